@@ -1,0 +1,59 @@
+SHELL := /bin/bash
+# docker_logs: a Fluent Bit input plugin for Docker container logs.
+GO        ?= go
+CC        ?= gcc
+BUILD     := build
+PLUGIN    := $(BUILD)/in_docker_logs.so
+HOST      := $(BUILD)/fbhost
+CONF      ?= conf/fluent-bit.conf
+E2E_FLAGS ?=
+
+.PHONY: all build host run test vet unit e2e image-test fuzz bench soak clean
+
+all: build host
+
+build: $(PLUGIN)
+
+$(PLUGIN): $(shell find plugin capture -name '*.go' -o -name '*.h') go.mod go.sum
+	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=c-shared -o $@ ./plugin
+
+host: $(HOST)
+
+$(HOST): test/host/fbhost.c
+	$(CC) -O2 -Wall -Wextra -o $@ $< -ldl -lpthread -lmsgpackc
+
+# Runs the plugin against the local Docker engine: in Fluent Bit when it is
+# installed, otherwise in the project's host, printing records.
+run: build host
+	@if ! docker info >/dev/null 2>&1; then \
+		echo "No Docker engine answers (DOCKER_HOST=$${DOCKER_HOST:-unix:///var/run/docker.sock})."; \
+		echo "Start one (scripts/dockerd.sh start) and run make run again."; exit 1; fi
+	@if command -v fluent-bit >/dev/null 2>&1; then \
+		exec fluent-bit -c $(CONF); \
+	else \
+		echo "fluent-bit not found: running the plugin in $(HOST) (Ctrl-C stops it)"; \
+		exec $(HOST) -e $(PLUGIN) -i docker_logs -p rotate_interval=5m; \
+	fi
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l capture plugin test)" || { gofmt -l capture plugin test; exit 1; }
+
+unit:
+	$(GO) test -race -count=1 ./capture/... ./test/logger/...
+
+image-test:
+	scripts/test-image.sh
+
+# End-to-end tests: the .so in the host against the real engine.
+e2e: build host image-test
+	$(GO) test -count=1 -timeout 20m -v $(E2E_FLAGS) ./test/e2e/... 2>&1 | tee $(BUILD)/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go'; exit $${PIPESTATUS[0]}
+
+test: vet unit e2e
+
+fuzz:
+	$(GO) test ./capture/logstream -run '^$$' -fuzz FuzzReaderMux -fuzztime 30s
+	$(GO) test ./capture/logstream -run '^$$' -fuzz FuzzReaderRaw -fuzztime 30s
+
+clean:
+	rm -f $(BUILD)/*.so $(BUILD)/*.h $(HOST)

@@ -1,0 +1,128 @@
+package capture
+
+import (
+	"context"
+	"sync"
+
+	"docker_logs/capture/logstream"
+	"docker_logs/capture/metrics"
+)
+
+// buffer holds the encoded records waiting for Fluent Bit's next collect. It
+// is bounded: a tailer that finds it full, or paused, waits for room (and
+// stops reading, so the daemon keeps the lines) until its context ends.
+type buffer struct {
+	limit   int
+	metrics *metrics.Input
+
+	mu     sync.Mutex
+	data   []byte
+	paused bool
+	// room is closed, and replaced, whenever waiting tailers should look
+	// again: after a collect or a resume.
+	room chan struct{}
+	// positions in data, by container, committed when data is handed over.
+	pending   map[string]Position
+	delivered map[string]Position
+	records   [logstream.TTY + 1]int
+	bytes     [logstream.TTY + 1]int
+}
+
+func newBuffer(limit int, m *metrics.Input) *buffer {
+	m.BufferLimit.Set(float64(limit))
+	return &buffer{
+		limit: limit, metrics: m, room: make(chan struct{}),
+		pending: map[string]Position{}, delivered: map[string]Position{},
+	}
+}
+
+// add appends one record of a line of lineLen bytes. With commit set, pos
+// becomes the container's delivered position once the record is handed over.
+// A record larger than the whole limit still goes in when the buffer is empty.
+func (b *buffer) add(ctx context.Context, rec []byte, stream logstream.Stream, lineLen int,
+	id string, pos Position, commit bool) error {
+	for {
+		b.mu.Lock()
+		if !b.paused && (len(b.data)+len(rec) <= b.limit || len(b.data) == 0) {
+			b.data = append(b.data, rec...)
+			b.records[stream]++
+			b.bytes[stream] += lineLen
+			if commit {
+				b.pending[id] = pos
+			}
+			b.metrics.BufferBytes.Set(float64(len(b.data)))
+			b.mu.Unlock()
+			return nil
+		}
+		wait := b.room
+		b.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// collect hands every buffered record to handOver, which must copy them
+// before it returns, and makes their positions delivered. Tailers wait for
+// the copy, so memory never holds more than one buffer's worth.
+func (b *buffer) collect(handOver func([]byte)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.data) == 0 {
+		return
+	}
+	handOver(b.data)
+	if cap(b.data) > b.limit {
+		b.data = nil // one oversized record made it grow: give it back
+	} else {
+		b.data = b.data[:0]
+	}
+	for id, p := range b.pending {
+		b.delivered[id] = p
+		delete(b.pending, id)
+	}
+	for s := range b.records {
+		if b.records[s] > 0 {
+			b.metrics.Records[s].Add(float64(b.records[s]))
+			b.metrics.Bytes[s].Add(float64(b.bytes[s]))
+			b.records[s], b.bytes[s] = 0, 0
+		}
+	}
+	b.metrics.BufferBytes.Set(0)
+	b.wake()
+}
+
+func (b *buffer) wake() {
+	close(b.room)
+	b.room = make(chan struct{})
+}
+
+func (b *buffer) setPaused(p bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.paused = p
+	if !p {
+		b.wake()
+	}
+}
+
+// deliveredPositions returns a copy of the positions handed over so far.
+func (b *buffer) deliveredPositions() map[string]Position {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make(map[string]Position, len(b.delivered))
+	for id, p := range b.delivered {
+		out[id] = p
+	}
+	return out
+}
+
+// forget drops a removed container's positions.
+func (b *buffer) forget(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.delivered, id)
+	delete(b.pending, id)
+}

@@ -1,0 +1,305 @@
+// Package config reads and checks the plugin's properties. It is pure: the
+// caller passes a getter, so Fluent Bit's property API and tests look alike.
+package config
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Getter returns a property's value, or "" when it is unset.
+type Getter func(key string) string
+
+// LabelFilter matches a label by key, and by value when HasValue.
+type LabelFilter struct {
+	Key, Value string
+	HasValue   bool
+}
+
+// Config is the checked configuration of one plugin instance.
+type Config struct {
+	DockerHost   string
+	TLSCA        string
+	TLSCert      string
+	TLSKey       string
+	TLSVerify    bool
+	InstanceName string
+
+	ResyncInterval time.Duration
+	RotateInterval time.Duration
+
+	IncludeNames, ExcludeNames   []string
+	IncludeImages, ExcludeImages []string
+	IncludeLabels, ExcludeLabels []LabelFilter
+	Stdout, Stderr               bool
+	ExcludeSelf                  bool
+	ReadFromHead                 bool
+	LabelKeys                    []string
+
+	MaxLineSize   int
+	BufferMaxSize int
+
+	DB              string
+	DBFlushInterval time.Duration
+
+	MetricsListen          string // "" when disabled
+	MetricsContainerLabels bool
+}
+
+// Keys lists every property the plugin reads, for documentation and tests.
+var Keys = []string{
+	"docker_host", "docker_tls_ca", "docker_tls_cert", "docker_tls_key", "docker_tls_verify",
+	"instance_name", "resync_interval", "rotate_interval",
+	"include_names", "exclude_names", "include_images", "exclude_images",
+	"include_labels", "exclude_labels", "streams", "exclude_self", "read_from_head",
+	"label_keys", "max_line_size", "buffer_max_size", "db", "db.flush_interval",
+	"metrics_listen", "metrics_container_labels",
+}
+
+const defaultDockerHost = "unix:///var/run/docker.sock"
+
+// Parse reads every property through get and checks it. The error names the
+// key and the value at fault.
+func Parse(get Getter, defaultInstanceName string) (Config, error) {
+	p := parser{get: get}
+	c := Config{
+		DockerHost:   p.str("docker_host", os.Getenv("DOCKER_HOST")),
+		TLSCA:        p.file("docker_tls_ca"),
+		TLSCert:      p.file("docker_tls_cert"),
+		TLSKey:       p.file("docker_tls_key"),
+		InstanceName: p.str("instance_name", defaultInstanceName),
+
+		ResyncInterval: p.duration("resync_interval", 30*time.Second),
+		RotateInterval: p.duration("rotate_interval", 5*time.Minute),
+
+		IncludeNames:  p.globs("include_names"),
+		ExcludeNames:  p.globs("exclude_names"),
+		IncludeImages: p.globs("include_images"),
+		ExcludeImages: p.globs("exclude_images"),
+		IncludeLabels: p.labels("include_labels"),
+		ExcludeLabels: p.labels("exclude_labels"),
+		ExcludeSelf:   p.bool("exclude_self", true),
+		ReadFromHead:  p.bool("read_from_head", false),
+		LabelKeys:     p.list("label_keys"),
+
+		MaxLineSize:   p.size("max_line_size", 1<<20, 1024),
+		BufferMaxSize: p.size("buffer_max_size", 16<<20, 64<<10),
+
+		DB:              p.str("db", ""),
+		DBFlushInterval: p.duration("db.flush_interval", 5*time.Second),
+
+		MetricsListen:          p.str("metrics_listen", "127.0.0.1:2021"),
+		MetricsContainerLabels: p.bool("metrics_container_labels", true),
+	}
+	if c.DockerHost == "" {
+		c.DockerHost = defaultDockerHost
+	}
+	c.TLSVerify = p.bool("docker_tls_verify", c.TLSCA != "")
+	if c.TLSVerify && c.TLSCA == "" && p.err == nil {
+		p.fail("docker_tls_verify", "on", "needs docker_tls_ca")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") && p.err == nil {
+		p.fail("docker_tls_cert", c.TLSCert, "docker_tls_cert and docker_tls_key go together")
+	}
+	if strings.EqualFold(c.MetricsListen, "off") {
+		c.MetricsListen = ""
+	}
+	c.Stdout, c.Stderr = p.streams()
+	if p.err != nil {
+		return Config{}, p.err
+	}
+	return c, nil
+}
+
+type parser struct {
+	get Getter
+	err error
+}
+
+func (p *parser) fail(key, value, why string) {
+	if p.err == nil {
+		p.err = fmt.Errorf("invalid value %q for %s: %s", value, key, why)
+	}
+}
+
+func (p *parser) str(key, def string) string {
+	if v := strings.TrimSpace(p.get(key)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (p *parser) bool(key string, def bool) bool {
+	v := p.str(key, "")
+	switch strings.ToLower(v) {
+	case "":
+		return def
+	case "on", "true", "yes", "1":
+		return true
+	case "off", "false", "no", "0":
+		return false
+	}
+	p.fail(key, v, "want on or off")
+	return def
+}
+
+// duration takes a Go duration ("5m", "1.5s") or whole seconds ("30").
+func (p *parser) duration(key string, def time.Duration) time.Duration {
+	v := p.str(key, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		n, nerr := strconv.ParseUint(v, 10, 32)
+		if nerr != nil {
+			p.fail(key, v, "want a duration such as 30s or 5m")
+			return def
+		}
+		d = time.Duration(n) * time.Second
+	}
+	if d < 100*time.Millisecond {
+		p.fail(key, v, "must be at least 100ms")
+		return def
+	}
+	return d
+}
+
+// size takes bytes with an optional K, M or G suffix (powers of 1024), as
+// Fluent Bit's own size properties do.
+func (p *parser) size(key string, def, minimum int) int {
+	v := p.str(key, "")
+	if v == "" {
+		return def
+	}
+	s := strings.ToUpper(v)
+	s = strings.TrimSuffix(strings.TrimSuffix(s, "B"), "I")
+	mult := 1
+	switch {
+	case strings.HasSuffix(s, "K"):
+		mult = 1 << 10
+	case strings.HasSuffix(s, "M"):
+		mult = 1 << 20
+	case strings.HasSuffix(s, "G"):
+		mult = 1 << 30
+	}
+	if mult > 1 {
+		s = s[:len(s)-1]
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32)
+	if err != nil || int(n)*mult > 1<<31 {
+		p.fail(key, v, "want a size such as 512K or 16M, at most 2G")
+		return def
+	}
+	if int(n)*mult < minimum {
+		p.fail(key, v, fmt.Sprintf("must be at least %d bytes", minimum))
+		return def
+	}
+	return int(n) * mult
+}
+
+func (p *parser) list(key string) []string {
+	var out []string
+	for _, f := range strings.Split(p.get(key), ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (p *parser) globs(key string) []string {
+	globs := p.list(key)
+	for _, g := range globs {
+		if _, err := path.Match(g, ""); err != nil {
+			p.fail(key, g, "not a valid glob pattern")
+		}
+	}
+	return globs
+}
+
+func (p *parser) labels(key string) []LabelFilter {
+	var out []LabelFilter
+	for _, f := range p.list(key) {
+		k, v, has := strings.Cut(f, "=")
+		if k = strings.TrimSpace(k); k == "" {
+			p.fail(key, f, "want key or key=value")
+			continue
+		}
+		out = append(out, LabelFilter{Key: k, Value: strings.TrimSpace(v), HasValue: has})
+	}
+	return out
+}
+
+func (p *parser) streams() (stdout, stderr bool) {
+	v := p.str("streams", "stdout,stderr")
+	for _, s := range p.list("streams") {
+		switch strings.ToLower(s) {
+		case "stdout":
+			stdout = true
+		case "stderr":
+			stderr = true
+		default:
+			p.fail("streams", v, fmt.Sprintf("unknown stream %q, want stdout and/or stderr", s))
+		}
+	}
+	if p.get("streams") == "" {
+		return true, true
+	}
+	if !stdout && !stderr && p.err == nil {
+		p.fail("streams", v, "names no stream")
+	}
+	return stdout, stderr
+}
+
+// file checks that a TLS file named by key can be read.
+func (p *parser) file(key string) string {
+	v := p.str(key, "")
+	if v == "" {
+		return ""
+	}
+	f, err := os.Open(v)
+	if err != nil {
+		p.fail(key, v, err.Error())
+		return ""
+	}
+	f.Close()
+	return v
+}
+
+// MatchName reports whether a container passes the filters. name has no
+// leading slash.
+func (c *Config) Match(name, image string, labels map[string]string) bool {
+	if len(c.IncludeNames) > 0 && !anyGlob(c.IncludeNames, name) || anyGlob(c.ExcludeNames, name) {
+		return false
+	}
+	if len(c.IncludeImages) > 0 && !anyGlob(c.IncludeImages, image) || anyGlob(c.ExcludeImages, image) {
+		return false
+	}
+	if len(c.IncludeLabels) > 0 && !anyLabel(c.IncludeLabels, labels) || anyLabel(c.ExcludeLabels, labels) {
+		return false
+	}
+	return true
+}
+
+func anyGlob(globs []string, s string) bool {
+	for _, g := range globs {
+		if ok, _ := path.Match(g, s); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func anyLabel(filters []LabelFilter, labels map[string]string) bool {
+	for _, f := range filters {
+		if v, ok := labels[f.Key]; ok && (!f.HasValue || v == f.Value) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,268 @@
+package logstream
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Stream says where an entry was written.
+type Stream uint8
+
+const (
+	Stdout Stream = 1
+	Stderr Stream = 2
+	TTY    Stream = 3 // a TTY container's merged output
+)
+
+func (s Stream) String() string {
+	switch s {
+	case Stdout:
+		return "stdout"
+	case Stderr:
+		return "stderr"
+	case TTY:
+		return "tty"
+	}
+	return "unknown"
+}
+
+// ChunkSize is the size of the pieces the daemon cuts long lines into. Every
+// piece but the last comes without a trailing newline.
+const ChunkSize = 16 * 1024
+
+const (
+	headerLen = 8
+	// maxTimestampLen bounds the search for the space after a timestamp.
+	maxTimestampLen = 40
+	// initialBufSize holds one whole daemon frame (header, timestamp, chunk)
+	// so the common case never grows the buffer.
+	initialBufSize = headerLen + maxTimestampLen + ChunkSize
+	// systemErr is the frame type the daemon uses for its own errors.
+	systemErr = 3
+)
+
+var (
+	// ErrFrameTooLarge is returned for a frame header announcing more bytes
+	// than any entry this reader accepts.
+	ErrFrameTooLarge = errors.New("frame too large")
+	// ErrMalformed is returned for bytes that cannot be a frame header.
+	ErrMalformed = errors.New("malformed stream")
+)
+
+// DaemonError carries an error the daemon wrote into the stream itself.
+type DaemonError struct{ Msg string }
+
+func (e *DaemonError) Error() string { return "daemon error in stream: " + e.Msg }
+
+// Entry is one log entry as the daemon stored it: a whole line, or one chunk
+// of a longer line when Partial is set.
+type Entry struct {
+	Stream Stream
+	// TS is the entry's timestamp in Unix nanoseconds; meaningless unless
+	// TSValid.
+	TS      int64
+	TSValid bool
+	// Msg is the text without the timestamp and without the trailing
+	// newline. It aliases the reader's buffer until the next call to Next.
+	Msg     []byte
+	Partial bool
+}
+
+// Reader splits a logs stream opened with timestamps=1 into entries. It reads
+// the multiplexed form (8-byte frame headers) or, for TTY containers, the raw
+// form. It never allocates per entry.
+type Reader struct {
+	src      io.Reader
+	tty      bool
+	maxEntry int
+	buf      []byte
+	r, w     int
+	err      error
+}
+
+// NewReader returns a Reader that rejects frames longer than maxEntry bytes.
+func NewReader(src io.Reader, tty bool, maxEntry int) *Reader {
+	x := &Reader{maxEntry: maxEntry}
+	x.Reset(src, tty)
+	return x
+}
+
+// Reset starts reading a new stream, keeping the buffer.
+func (x *Reader) Reset(src io.Reader, tty bool) {
+	x.src, x.tty, x.r, x.w, x.err = src, tty, 0, 0, nil
+	if cap(x.buf) > 4*initialBufSize {
+		x.buf = nil // give back what one huge frame made us take
+	}
+}
+
+// Next returns the next entry. At the end of the stream it returns io.EOF,
+// or io.ErrUnexpectedEOF when the stream stops inside a frame.
+func (x *Reader) Next() (Entry, error) {
+	if x.buf == nil {
+		x.buf = make([]byte, initialBufSize)
+	}
+	if x.tty {
+		return x.nextRaw()
+	}
+	return x.nextFrame()
+}
+
+func (x *Reader) nextFrame() (Entry, error) {
+	if err := x.need(headerLen); err != nil {
+		return Entry{}, err
+	}
+	h := x.buf[x.r : x.r+headerLen]
+	kind := h[0]
+	if kind > systemErr || h[1] != 0 || h[2] != 0 || h[3] != 0 {
+		return Entry{}, fmt.Errorf("%w: bad frame header % x", ErrMalformed, h)
+	}
+	size := int(binary.BigEndian.Uint32(h[4:]))
+	if size > x.maxEntry {
+		return Entry{}, fmt.Errorf("%w: header announces %d bytes, limit %d", ErrFrameTooLarge, size, x.maxEntry)
+	}
+	if err := x.need(headerLen + size); err != nil {
+		return Entry{}, err
+	}
+	payload := x.buf[x.r+headerLen : x.r+headerLen+size]
+	x.r += headerLen + size
+	if kind == systemErr {
+		return Entry{}, &DaemonError{Msg: string(payload)}
+	}
+	e := Entry{Stream: Stdout}
+	if kind == 2 {
+		e.Stream = Stderr
+	}
+	splitEntry(&e, payload)
+	return e, nil
+}
+
+// splitEntry fills e from "TIMESTAMP message[\n]". A payload whose timestamp
+// cannot be read keeps all its bytes as the message, so nothing is lost.
+func splitEntry(e *Entry, payload []byte) {
+	msg := payload
+	if sp := bytes.IndexByte(payload[:min(len(payload), maxTimestampLen)], ' '); sp > 0 {
+		if ts, err := ParseTimestamp(payload[:sp]); err == nil {
+			e.TS, e.TSValid = ts, true
+			msg = payload[sp+1:]
+		}
+	}
+	if n := len(msg); n > 0 && msg[n-1] == '\n' {
+		msg = msg[:n-1]
+	} else {
+		e.Partial = true
+	}
+	e.Msg = msg
+}
+
+// nextRaw reads one entry of a TTY stream. With no frames, an entry ends at
+// its newline, after ChunkSize bytes of message (the daemon's cut of a long
+// line), or at the end of the stream (an unterminated last line).
+func (x *Reader) nextRaw() (Entry, error) {
+	// Find the space that ends the timestamp.
+	sp := -1
+	for {
+		n := min(x.w-x.r, maxTimestampLen)
+		if sp = bytes.IndexByte(x.buf[x.r:x.r+n], ' '); sp >= 0 || n == maxTimestampLen {
+			break
+		}
+		if err := x.fill(); err != nil {
+			if x.w == x.r {
+				return Entry{}, err
+			}
+			break // a final fragment without a timestamp: keep it as text
+		}
+	}
+	msgStart := x.r
+	e := Entry{Stream: TTY}
+	if sp > 0 {
+		if ts, err := ParseTimestamp(x.buf[x.r : x.r+sp]); err == nil {
+			e.TS, e.TSValid = ts, true
+			msgStart = x.r + sp + 1
+		}
+	}
+	end, scanned := -1, msgStart
+	for {
+		limit := min(x.w, msgStart+ChunkSize)
+		if i := bytes.IndexByte(x.buf[scanned:limit], '\n'); i >= 0 {
+			end = scanned + i + 1
+			break
+		}
+		scanned = limit
+		if limit-msgStart == ChunkSize {
+			end = msgStart + ChunkSize
+			break
+		}
+		off := x.r
+		if err := x.fill(); err != nil {
+			end = x.w
+			break
+		}
+		// fill may have moved the window to the start of the buffer.
+		shift := off - x.r
+		msgStart, scanned = msgStart-shift, scanned-shift
+	}
+	msg := x.buf[msgStart:end]
+	x.r = end
+	if n := len(msg); n > 0 && msg[n-1] == '\n' {
+		msg = bytes.TrimSuffix(msg[:n-1], []byte{'\r'})
+	} else {
+		e.Partial = true
+	}
+	e.Msg = msg
+	return e, nil
+}
+
+// need makes sure n bytes are buffered, growing the buffer for a large frame.
+func (x *Reader) need(n int) error {
+	if n > len(x.buf) {
+		nb := make([]byte, n)
+		x.w = copy(nb, x.buf[x.r:x.w])
+		x.r, x.buf = 0, nb
+	}
+	for x.w-x.r < n {
+		if err := x.fill(); err != nil {
+			if err == io.EOF && x.w > x.r {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// fill reads once from the source, moving buffered bytes to the front first
+// when the buffer is full. It returns the source's error once nothing more
+// can come.
+func (x *Reader) fill() error {
+	if x.err != nil {
+		return x.err
+	}
+	if x.r > 0 && (x.w == len(x.buf) || x.r == x.w) {
+		x.w = copy(x.buf, x.buf[x.r:x.w])
+		x.r = 0
+	}
+	if x.w == len(x.buf) {
+		// Only reachable in raw mode with a full buffer; the callers bound
+		// what they look for well below the buffer size.
+		return ErrMalformed
+	}
+	for i := 0; i < 100; i++ {
+		n, err := x.src.Read(x.buf[x.w:])
+		x.w += n
+		if err != nil {
+			x.err = err
+			if n > 0 {
+				return nil
+			}
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+	}
+	x.err = io.ErrNoProgress
+	return x.err
+}

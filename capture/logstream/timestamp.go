@@ -1,0 +1,108 @@
+// Package logstream parses the bytes of a Docker logs stream: frames,
+// timestamps and partial lines. It does no I/O of its own beyond reading the
+// io.Reader it is given, so every parser here can be fuzzed and benchmarked.
+package logstream
+
+import (
+	"errors"
+	"time"
+)
+
+var errBadTimestamp = errors.New("malformed timestamp")
+
+// fixedLayoutLen is the length of the daemon's RFC3339NanoFixed form,
+// "2006-01-02T15:04:05.000000000Z", which is what the logs API writes.
+const fixedLayoutLen = 30
+
+// ParseTimestamp parses a log entry's timestamp into Unix nanoseconds. The
+// daemon's fixed 9-digit UTC form takes a fast path with no allocation;
+// anything else RFC3339 accepts goes through time.Parse.
+func ParseTimestamp(b []byte) (int64, error) {
+	if len(b) == fixedLayoutLen && b[4] == '-' && b[7] == '-' && b[10] == 'T' &&
+		b[13] == ':' && b[16] == ':' && b[19] == '.' && b[29] == 'Z' {
+		year, ok1 := digits(b[0:4])
+		month, ok2 := digits(b[5:7])
+		day, ok3 := digits(b[8:10])
+		hour, ok4 := digits(b[11:13])
+		minute, ok5 := digits(b[14:16])
+		sec, ok6 := digits(b[17:19])
+		nsec, ok7 := digits(b[20:29])
+		if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 &&
+			month >= 1 && month <= 12 && day >= 1 && day <= daysIn(month, year) &&
+			hour < 24 && minute < 60 && sec < 60 {
+			days := daysFromCivil(year, month, day)
+			return ((days*24+hour)*60+minute)*60*1e9 + sec*1e9 + nsec, nil
+		}
+		return 0, errBadTimestamp
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(b))
+	if err != nil {
+		return 0, errBadTimestamp
+	}
+	return t.UnixNano(), nil
+}
+
+func digits(b []byte) (int64, bool) {
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+func daysIn(month, year int64) int64 {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil counts days since 1970-01-01 (Howard Hinnant's algorithm).
+func daysFromCivil(y, m, d int64) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
+}
+
+// FormatSince renders Unix nanoseconds in the "seconds.nanoseconds" form the
+// logs API takes for since, which keeps full precision.
+func FormatSince(ns int64) string {
+	if ns <= 0 {
+		return ""
+	}
+	sec, frac := ns/1e9, ns%1e9
+	var b [32]byte
+	i := len(b)
+	for k := 0; k < 9; k++ {
+		i--
+		b[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	i--
+	b[i] = '.'
+	if sec == 0 {
+		i--
+		b[i] = '0'
+	}
+	for sec > 0 {
+		i--
+		b[i] = byte('0' + sec%10)
+		sec /= 10
+	}
+	return string(b[i:])
+}
