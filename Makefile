@@ -29,7 +29,7 @@ run: build host
 		echo "No Docker engine answers (DOCKER_HOST=$${DOCKER_HOST:-unix:///var/run/docker.sock})."; \
 		echo "Start one (scripts/dockerd.sh start) and run make run again."; exit 1; fi
 	@if command -v fluent-bit >/dev/null 2>&1; then \
-		exec fluent-bit -c $(CONF); \
+		exec fluent-bit -e $(abspath $(PLUGIN)) -c $(CONF); \
 	else \
 		echo "fluent-bit not found: running the plugin in $(HOST) (Ctrl-C stops it)"; \
 		exec $(HOST) -e $(PLUGIN) -i docker_logs -p rotate_interval=5m; \

@@ -98,6 +98,10 @@ func Parse(get Getter, defaultInstanceName string) (Config, error) {
 	if c.DockerHost == "" {
 		c.DockerHost = defaultDockerHost
 	}
+	if scheme, addr, ok := strings.Cut(c.DockerHost, "://"); !ok || addr == "" ||
+		(scheme != "unix" && scheme != "tcp" && scheme != "http" && scheme != "https") {
+		p.fail("docker_host", c.DockerHost, "want unix:///path/to/docker.sock or tcp://host:port")
+	}
 	c.TLSVerify = p.bool("docker_tls_verify", c.TLSCA != "")
 	if c.TLSVerify && c.TLSCA == "" && p.err == nil {
 		p.fail("docker_tls_verify", "on", "needs docker_tls_ca")
@@ -271,7 +275,7 @@ func (p *parser) file(key string) string {
 	return v
 }
 
-// MatchName reports whether a container passes the filters. name has no
+// Match reports whether a container passes the filters. name has no
 // leading slash.
 func (c *Config) Match(name, image string, labels map[string]string) bool {
 	if len(c.IncludeNames) > 0 && !anyGlob(c.IncludeNames, name) || anyGlob(c.ExcludeNames, name) {
