@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"sync"
+	"time"
 
 	"docker_logs/capture/logstream"
 	"docker_logs/capture/metrics"
@@ -24,8 +25,11 @@ type buffer struct {
 	// positions in data, by container, committed when data is handed over.
 	pending   map[string]Position
 	delivered map[string]Position
-	records   [logstream.TTY + 1]int
-	bytes     [logstream.TTY + 1]int
+	// dirtySince is when delivered first changed after the last
+	// checkpoint write; zero when the checkpoint is current.
+	dirtySince time.Time
+	records    [logstream.TTY + 1]int
+	bytes      [logstream.TTY + 1]int
 }
 
 func newBuffer(limit int, m *metrics.Input) *buffer {
@@ -83,6 +87,7 @@ func (b *buffer) collect(handOver func([]byte)) {
 		b.delivered[id] = p
 		delete(b.pending, id)
 	}
+	b.touch()
 	for s := range b.records {
 		if b.records[s] > 0 {
 			b.metrics.Records[s].Add(float64(b.records[s]))
@@ -112,6 +117,10 @@ func (b *buffer) setPaused(p bool) {
 func (b *buffer) deliveredPositions() map[string]Position {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.copyDelivered()
+}
+
+func (b *buffer) copyDelivered() map[string]Position {
 	out := make(map[string]Position, len(b.delivered))
 	for id, p := range b.delivered {
 		out[id] = p
@@ -119,10 +128,61 @@ func (b *buffer) deliveredPositions() map[string]Position {
 	return out
 }
 
+// seed records positions known before anything was delivered: those of a
+// checkpoint, and where a newly followed container starts, so a container
+// that never logs is still remembered.
+func (b *buffer) seed(positions map[string]Position) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for id, p := range positions {
+		if _, ok := b.delivered[id]; !ok {
+			b.delivered[id] = p
+			b.touch()
+		}
+	}
+}
+
 // forget drops a removed container's positions.
 func (b *buffer) forget(id string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	delete(b.delivered, id)
+	if _, ok := b.delivered[id]; ok {
+		delete(b.delivered, id)
+		b.touch()
+	}
 	delete(b.pending, id)
+}
+
+func (b *buffer) touch() {
+	if b.dirtySince.IsZero() {
+		b.dirtySince = time.Now()
+	}
+}
+
+// takeDirty returns the delivered positions if they changed since the last
+// call, and marks them written; markDirty undoes that after a failed write.
+func (b *buffer) takeDirty() (map[string]Position, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.dirtySince.IsZero() {
+		return nil, false
+	}
+	b.dirtySince = time.Time{}
+	return b.copyDelivered(), true
+}
+
+func (b *buffer) markDirty() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.touch()
+}
+
+// checkpointLag is the age of the oldest delivered position not yet written.
+func (b *buffer) checkpointLag(now time.Time) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.dirtySince.IsZero() {
+		return 0
+	}
+	return now.Sub(b.dirtySince)
 }

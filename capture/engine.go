@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 
+	"docker_logs/capture/checkpoint"
 	"docker_logs/capture/config"
 	"docker_logs/capture/metrics"
 )
@@ -28,6 +29,10 @@ type Engine struct {
 	metrics *metrics.Input
 	buf     *buffer
 	selfID  string
+
+	db      *checkpoint.DB // nil without the db key
+	initial map[string]Position
+	dbSaved time.Time
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -56,6 +61,7 @@ func New(cfg config.Config, docker Docker, log *slog.Logger, m *metrics.Input) *
 	if cfg.ExcludeSelf {
 		e.selfID = ownContainerID()
 	}
+	e.loadCheckpoint()
 	return e
 }
 
@@ -66,6 +72,13 @@ func (e *Engine) Start() {
 		defer e.wg.Done()
 		e.supervise(e.ctx)
 	}()
+	if e.db != nil {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			e.flushCheckpoints(e.ctx)
+		}()
+	}
 }
 
 // Stop ends every stream and waits for every goroutine of the engine. Each
@@ -75,6 +88,9 @@ func (e *Engine) Stop() {
 	e.stopOnce.Do(func() {
 		e.cancel()
 		e.wg.Wait()
+		if e.db != nil {
+			e.saveCheckpoint()
+		}
 		e.metrics.StreamsActive.Set(0)
 		e.metrics.Watched.Set(0)
 	})
@@ -142,6 +158,9 @@ type tailerHandle struct {
 func (e *Engine) supervise(ctx context.Context) {
 	s := &supervisor{
 		e: e, tailers: map[string]*tailerHandle{}, positions: map[string]Position{},
+	}
+	for id, p := range e.initial {
+		s.positions[id] = p
 	}
 	defer s.stopAll()
 	b := newBackoff(250*time.Millisecond, 10*time.Second)
@@ -296,10 +315,8 @@ func (s *supervisor) list(ctx context.Context, f filters.Args) (map[string]bool,
 	ids := make(map[string]bool, len(cs))
 	for _, c := range cs {
 		ids[c.ID] = true
-		if first {
-			if _, ok := s.positions[c.ID]; !ok && !s.e.cfg.ReadFromHead {
-				s.positions[c.ID] = Position{TS: s.startTime.UnixNano()}
-			}
+		if _, ok := s.positions[c.ID]; first && !ok && s.existedBefore(c) {
+			s.positions[c.ID] = Position{TS: s.startTime.UnixNano()}
 		}
 		if c.State != "running" || s.tailers[c.ID] != nil || !s.wanted(c) {
 			continue
@@ -307,6 +324,17 @@ func (s *supervisor) list(ctx context.Context, f filters.Args) (map[string]bool,
 		s.start(ctx, c.ID)
 	}
 	return ids, nil
+}
+
+// existedBefore reports whether a container found by the first listing, and
+// unknown to the checkpoint, is read from now: unless read_from_head is on,
+// and unless it was created after the checkpoint was saved (while the
+// plugin was down), when all of its lines are new.
+func (s *supervisor) existedBefore(c container.Summary) bool {
+	if s.e.cfg.ReadFromHead {
+		return false
+	}
+	return s.e.db == nil || s.e.dbSaved.IsZero() || time.Unix(c.Created+1, 0).Before(s.e.dbSaved) // Created is in whole seconds
 }
 
 func (s *supervisor) wanted(c container.Summary) bool {
@@ -322,8 +350,10 @@ func (s *supervisor) wanted(c container.Summary) bool {
 
 func (s *supervisor) start(ctx context.Context, id string) {
 	tctx, cancel := context.WithCancel(ctx)
-	t := newTailer(s.e, id, s.positions[id])
+	from := s.positions[id]
+	t := newTailer(s.e, id, from)
 	delete(s.positions, id)
+	s.e.buf.seed(map[string]Position{id: from})
 	s.tailers[id] = &tailerHandle{t: t, cancel: cancel}
 	s.e.metrics.Watched.Set(float64(len(s.tailers)))
 	s.e.wg.Add(1)

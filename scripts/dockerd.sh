@@ -40,9 +40,17 @@ stop() {
   wait_gone
 }
 
+# kill: SIGKILL, as a crash would; with --live-restore containers keep
+# running and their output waits in the pipe for the next daemon.
+kill_now() {
+  pkill -KILL -x dockerd || true
+  wait_gone
+}
+
 case "${1:-start}" in
   start) start ;;
   stop) stop ;;
+  kill) kill_now ;;
   restart) stop; start ;;
-  *) echo "usage: $0 [start|stop|restart]" >&2; exit 2 ;;
+  *) echo "usage: $0 [start|stop|kill|restart]" >&2; exit 2 ;;
 esac

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"docker_logs/capture/checkpoint"
 )
 
 // Getter returns a property's value, or "" when it is unset.
@@ -89,7 +91,7 @@ func Parse(get Getter, defaultInstanceName string) (Config, error) {
 		MaxLineSize:   p.size("max_line_size", 1<<20, 1024),
 		BufferMaxSize: p.size("buffer_max_size", 16<<20, 64<<10),
 
-		DB:              p.str("db", ""),
+		DB:              p.db("db"),
 		DBFlushInterval: p.duration("db.flush_interval", 5*time.Second),
 
 		MetricsListen:          p.str("metrics_listen", "127.0.0.1:2021"),
@@ -258,6 +260,19 @@ func (p *parser) streams() (stdout, stderr bool) {
 		p.fail("streams", v, "names no stream")
 	}
 	return stdout, stderr
+}
+
+// db checks that the checkpoint named by key can be written.
+func (p *parser) db(key string) string {
+	v := p.str(key, "")
+	if v == "" {
+		return ""
+	}
+	if err := checkpoint.CheckWritable(v); err != nil {
+		p.fail(key, v, err.Error())
+		return ""
+	}
+	return v
 }
 
 // file checks that a TLS file named by key can be read.

@@ -5,6 +5,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -58,32 +59,58 @@ func TestDaemonDownAtStart(t *testing.T) {
 }
 
 // forwardSocket serves a unix socket at path that forwards every connection
-// to target, until stop is called.
+// to target. stop closes the socket and every connection through it, which
+// to a client looks like the daemon going away.
 func forwardSocket(t *testing.T, path, target string) (stop func()) {
 	t.Helper()
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	track := func(c net.Conn, on bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if on {
+			conns[c] = true
+		} else {
+			delete(conns, c)
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
-		defer close(done)
+		defer wg.Done()
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				up, err := net.Dial("unix", target)
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				go func() { io.Copy(up, c); up.(*net.UnixConn).CloseWrite() }()
-				io.Copy(c, up)
-			}()
+			up, err := net.Dial("unix", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			track(c, true)
+			track(up, true)
+			wg.Add(2)
+			go func() { defer wg.Done(); io.Copy(up, c); up.Close() }()
+			go func() { defer wg.Done(); io.Copy(c, up); c.Close(); track(c, false); track(up, false) }()
 		}
 	}()
-	return func() { ln.Close(); <-done }
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			ln.Close()
+			mu.Lock()
+			for c := range conns {
+				c.Close()
+			}
+			mu.Unlock()
+			wg.Wait()
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }

@@ -1,0 +1,69 @@
+package capture
+
+import (
+	"context"
+	"time"
+
+	"docker_logs/capture/checkpoint"
+)
+
+// loadCheckpoint reads the positions saved by an earlier run, if any.
+func (e *Engine) loadCheckpoint() {
+	if e.cfg.DB == "" {
+		return
+	}
+	e.db = checkpoint.New(e.cfg.DB)
+	saved, when, warning := e.db.Load()
+	if warning != nil {
+		e.log.Warn(warning.Error())
+	}
+	e.initial = make(map[string]Position, len(saved))
+	for id, p := range saved {
+		e.initial[id] = Position(p)
+	}
+	e.dbSaved = when
+	e.buf.seed(e.initial)
+	if len(saved) > 0 {
+		e.log.Info("resuming from checkpoint", "db", e.cfg.DB, "containers", len(saved))
+	}
+}
+
+// flushCheckpoints writes the delivered positions every db.flush_interval
+// while they change, and keeps the lag gauge current.
+func (e *Engine) flushCheckpoints(ctx context.Context) {
+	tick := time.NewTicker(min(time.Second, e.cfg.DBFlushInterval))
+	defer tick.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			if now.Sub(last) >= e.cfg.DBFlushInterval {
+				e.saveCheckpoint()
+				last = now
+			}
+			e.metrics.CheckpointLag.Set(e.buf.checkpointLag(now).Seconds())
+		}
+	}
+}
+
+// saveCheckpoint writes the delivered positions if they changed.
+func (e *Engine) saveCheckpoint() {
+	positions, dirty := e.buf.takeDirty()
+	if !dirty {
+		return
+	}
+	out := make(map[string]checkpoint.Position, len(positions))
+	for id, p := range positions {
+		out[id] = checkpoint.Position(p)
+	}
+	if err := e.db.Save(out); err != nil {
+		e.metrics.CheckpointErrors.Inc()
+		e.buf.markDirty()
+		e.log.Error("writing checkpoint failed; will retry", "db", e.cfg.DB, "error", err)
+		return
+	}
+	e.metrics.CheckpointWrites.Inc()
+	e.metrics.CheckpointLag.Set(e.buf.checkpointLag(time.Now()).Seconds())
+}

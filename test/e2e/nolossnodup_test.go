@@ -1,0 +1,484 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// lineKey is one log entry as Docker stored it: its timestamp and text.
+type lineKey struct {
+	ts   int64 // Unix nanoseconds: time.Time values differ in location
+	text string
+}
+
+// dockerEntries counts every line of a container by (timestamp, text), as
+// docker logs --timestamps reports them.
+func dockerEntries(t *testing.T, id string) map[lineKey]int {
+	t.Helper()
+	out, err := exec.Command("docker", "logs", "--timestamps", id).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker logs %s: %v", id, err)
+	}
+	m := map[lineKey]int{}
+	for _, line := range strings.Split(strings.TrimSuffix(string(out), "\n"), "\n") {
+		stamp, text, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		ts, err := time.Parse(time.RFC3339Nano, stamp)
+		if err != nil {
+			t.Fatalf("docker logs line %q: %v", line, err)
+		}
+		m[lineKey{ts.UnixNano(), text}]++
+	}
+	return m
+}
+
+// delivery compares the records of one container with what Docker holds.
+type delivery struct {
+	written, delivered, lost, duplicated, foreign int
+	dupKeys                                       []lineKey
+}
+
+func compareWithDocker(t *testing.T, recs []Record, id string) delivery {
+	t.Helper()
+	want := dockerEntries(t, id)
+	got := map[lineKey]int{}
+	d := delivery{}
+	for _, r := range recs {
+		if r.Body.ID == id {
+			got[lineKey{recordTime(t, r.Time).UnixNano(), r.Body.Log}]++
+			d.delivered++
+		}
+	}
+	for k, n := range want {
+		d.written += n
+		switch g := got[k]; {
+		case g < n:
+			d.lost += n - g
+		case g > n:
+			d.duplicated += g - n
+			d.dupKeys = append(d.dupKeys, k)
+		}
+	}
+	for k, g := range got {
+		if want[k] == 0 {
+			d.foreign += g
+		}
+	}
+	return d
+}
+
+// countFor returns how many records belong to container id.
+func countFor(recs []Record, id string) int {
+	n := 0
+	for _, r := range recs {
+		if r.Body.ID == id {
+			n++
+		}
+	}
+	return n
+}
+
+// lineCount is how many lines Docker holds for a container.
+func lineCount(t *testing.T, id string) int {
+	n := 0
+	for _, c := range dockerEntries(t, id) {
+		n += c
+	}
+	return n
+}
+
+// stopContainers stops the containers, so their logs are final.
+func stopContainers(t *testing.T, ids ...string) {
+	t.Helper()
+	docker(t, append([]string{"stop", "-t", "2"}, ids...)...)
+}
+
+// expectExactlyOnce waits until every line Docker holds for ids has been
+// delivered by the hosts, then checks nothing is lost or duplicated.
+func expectExactlyOnce(t *testing.T, timeout time.Duration, ids []string, hosts ...*Host) {
+	t.Helper()
+	all := func() []Record {
+		var recs []Record
+		for _, h := range hosts {
+			recs = append(recs, h.Records()...)
+		}
+		return recs
+	}
+	want := map[string]int{}
+	for _, id := range ids {
+		want[id] = lineCount(t, id)
+	}
+	eventually(timeout, func() bool {
+		recs := all()
+		for _, id := range ids {
+			if countFor(recs, id) < want[id] {
+				return false
+			}
+		}
+		return true
+	})
+	recs := all()
+	for _, id := range ids {
+		d := compareWithDocker(t, recs, id)
+		if d.lost != 0 || d.duplicated != 0 || d.foreign != 0 {
+			t.Errorf("container %.12s: %d lines written, %d delivered: %d lost, %d duplicated, %d not in docker logs",
+				id, d.written, d.delivered, d.lost, d.duplicated, d.foreign)
+		} else {
+			t.Logf("container %.12s: %d lines, all delivered once", id, d.written)
+		}
+	}
+}
+
+// 10 containers at about 1,000 lines/s each with rotate_interval 1s for
+// 30 s: every line once.
+func TestHighRateWithFastRotation(t *testing.T) {
+	prefix := uniqueName(t)
+	addr := freeAddr(t)
+	h := startHost(t, []string{"include_names=" + prefix + "-*", "rotate_interval=1s", "metrics_listen=" + addr})
+	var ids []string
+	for i := 0; i < 10; i++ {
+		ids = append(ids, runLogger(t, fmt.Sprintf("%s-%d", prefix, i), nil, "-n", "0", "-rate", "1000"))
+	}
+	start := time.Now()
+	eventually(40*time.Second, func() bool { return time.Since(start) >= 30*time.Second })
+	stopContainers(t, ids...)
+	expectExactlyOnce(t, 90*time.Second, ids, h)
+	fams := scrape(t, addr)
+	for i := range ids {
+		name := fmt.Sprintf("%s-%d", prefix, i)
+		if n, _ := metricValue(fams, "docker_logs_stream_rotations_total", map[string]string{"container_name": name}); n < 20 {
+			t.Errorf("%s: %v rotations in 30 s at rotate_interval 1s, want at least 20", name, n)
+		}
+	}
+}
+
+// Lines of 40 KB and 200 KB come whole; a 2 MiB line with max_line_size 1M
+// is cut there and marked; all while streams rotate every second.
+func TestLongLines(t *testing.T) {
+	prefix := uniqueName(t)
+	addr := freeAddr(t)
+	h := startHost(t, []string{"include_names=" + prefix + "-*", "rotate_interval=1s", "max_line_size=1M", "metrics_listen=" + addr})
+	long := runLogger(t, prefix+"-long", nil, "-sizes", "40000,200000", "-n", "30", "-rate", "6", "-streams", "both")
+	huge := runLogger(t, prefix+"-huge", nil, "-sizes", "2097152,100", "-n", "4", "-rate", "1")
+	recs := h.waitRecords(t, 60*time.Second, "every long line", func(r []Record) bool {
+		return countFor(r, long) >= 60 && countFor(r, huge) >= 4
+	})
+	seqs := map[string][]int{}
+	for _, r := range recs {
+		size := lineLen(t, r.Body.Log)
+		key := r.Body.Name + " " + r.Body.Stream
+		seqs[key] = append(seqs[key], seqOf(r.Body.Log))
+		switch {
+		case size <= 1<<20:
+			if len(r.Body.Log) != size || r.Body.Truncated {
+				t.Fatalf("%s seq %d: %d bytes (truncated=%v), want the whole %d", key, seqOf(r.Body.Log), len(r.Body.Log), r.Body.Truncated, size)
+			}
+			checkFiller(t, r.Body.Log)
+		default:
+			if len(r.Body.Log) != 1<<20 || !r.Body.Truncated {
+				t.Fatalf("%s seq %d: %d bytes (truncated=%v), want 1 MiB and log_truncated", key, seqOf(r.Body.Log), len(r.Body.Log), r.Body.Truncated)
+			}
+			checkFiller(t, r.Body.Log)
+		}
+	}
+	checkExactlyOnce(t, "long stdout", seqs[prefix+"-long stdout"], 1, 30)
+	checkExactlyOnce(t, "long stderr", seqs[prefix+"-long stderr"], 1, 30)
+	checkExactlyOnce(t, "huge", seqs[prefix+"-huge stdout"], 1, 4)
+	if n, _ := metricValue(scrape(t, addr), "docker_logs_lines_truncated_total", nil); n != 2 {
+		t.Errorf("docker_logs_lines_truncated_total = %v, want 2", n)
+	}
+}
+
+// lineLen reads the len= a logger line says it has.
+func lineLen(t *testing.T, log string) int {
+	m := linePattern.FindStringSubmatch(log)
+	if m == nil {
+		t.Fatalf("not a logger line: %.100q", log)
+	}
+	n, _ := strconv.Atoi(m[4])
+	return n
+}
+
+// checkFiller checks that a logger line's filler is intact up to its end.
+func checkFiller(t *testing.T, log string) {
+	t.Helper()
+	m := linePattern.FindStringSubmatchIndex(log)
+	rest := log[m[1]:]
+	if rest == "" {
+		return
+	}
+	rest = rest[1:] // the space before the filler
+	for i := 0; i < len(rest); i++ {
+		if rest[i] != byte('a'+i%26) {
+			t.Fatalf("line %.60q...: filler byte %d is %q, want %q", log, i, rest[i], byte('a'+i%26))
+		}
+	}
+}
+
+// The host is stopped (SIGTERM) and started again with the same db while
+// containers keep writing: lines written while it was down are delivered,
+// lines delivered before are not.
+func TestRestartWithCheckpoint(t *testing.T) {
+	restartWithCheckpoint(t, syscall.SIGTERM)
+}
+
+// The host is killed (SIGKILL) and started again: nothing is lost; the only
+// duplicates are lines handed over within db.flush_interval of the kill.
+func TestKillWithCheckpoint(t *testing.T) {
+	restartWithCheckpoint(t, syscall.SIGKILL)
+}
+
+func restartWithCheckpoint(t *testing.T, sig syscall.Signal) {
+	prefix := uniqueName(t)
+	db := filepath.Join(t.TempDir(), "docker_logs.db")
+	const flush = time.Second
+	props := []string{"include_names=" + prefix + "-*", "db=" + db, "db.flush_interval=" + flush.String(), "metrics_listen=off"}
+	first := startHost(t, props)
+	var ids []string
+	for i := 0; i < 3; i++ {
+		ids = append(ids, runLogger(t, fmt.Sprintf("%s-%d", prefix, i), nil, "-n", "0", "-rate", "200", "-streams", "both"))
+	}
+	first.waitRecords(t, 30*time.Second, "lines before the stop", func(r []Record) bool { return len(r) >= 1500 })
+	// Let a checkpoint or two be written while lines flow.
+	eventually(3*flush+time.Second, func() bool { _, err := os.Stat(db); return err == nil && len(first.Records()) >= 3000 })
+	killedAt := time.Now()
+	first.stop(t, sig)
+	// Lines written while the plugin is down.
+	before := lineCount(t, ids[0])
+	eventually(10*time.Second, func() bool { return lineCount(t, ids[0]) >= before+400 })
+
+	second := startHost(t, props)
+	second.waitRecords(t, 30*time.Second, "lines after the restart", func(r []Record) bool { return len(r) >= 1500 })
+	stopContainers(t, ids...)
+
+	if sig == syscall.SIGTERM {
+		expectExactlyOnce(t, 60*time.Second, ids, first, second)
+		return
+	}
+	// After SIGKILL: wait for everything, then count what came twice.
+	want := map[string]int{}
+	for _, id := range ids {
+		want[id] = lineCount(t, id)
+	}
+	eventually(60*time.Second, func() bool {
+		recs := append(first.Records(), second.Records()...)
+		for _, id := range ids {
+			if countFor(recs, id) < want[id] {
+				return false
+			}
+		}
+		return true
+	})
+	recs := append(first.Records(), second.Records()...)
+	total := 0
+	for _, id := range ids {
+		d := compareWithDocker(t, recs, id)
+		total += d.duplicated
+		if d.lost != 0 || d.foreign != 0 {
+			t.Errorf("container %.12s: %d lost, %d not in docker logs", id, d.lost, d.foreign)
+		}
+		// A duplicate must have been handed over within the flush interval
+		// (plus one collect tick and scheduling slack) before the kill.
+		for _, k := range d.dupKeys {
+			if ts := time.Unix(0, k.ts); ts.Before(killedAt.Add(-flush - 2*time.Second)) {
+				t.Errorf("container %.12s: line %q from %v duplicated, older than db.flush_interval before the kill (%v)",
+					id, k.text, ts.UTC(), killedAt.UTC())
+			}
+		}
+	}
+	t.Logf("SIGKILL with db.flush_interval %v: %d lines duplicated, 0 lost", flush, total)
+}
+
+// docker restart of a container: its new lines arrive, none of its old
+// lines come again.
+func TestContainerRestart(t *testing.T) {
+	prefix := uniqueName(t)
+	h := startHost(t, []string{"include_names=" + prefix, "metrics_listen=off"})
+	id := runLogger(t, prefix, nil, "-n", "0", "-rate", "100")
+	h.waitRecords(t, 30*time.Second, "lines of the first run", func(r []Record) bool { return len(r) >= 200 })
+	docker(t, "restart", "-t", "1", id)
+	n := len(h.Records())
+	h.waitRecords(t, 30*time.Second, "lines of the second run", func(r []Record) bool { return len(r) >= n+200 })
+	stopContainers(t, id)
+	expectExactlyOnce(t, 30*time.Second, []string{id}, h)
+}
+
+// dockerd (with live-restore) is killed and started again while containers
+// write: the plugin reconnects and goes on, losing and repeating nothing.
+func TestDaemonRestart(t *testing.T) {
+	prefix := uniqueName(t)
+	addr := freeAddr(t)
+	h := startHost(t, []string{"include_names=" + prefix + "-*", "metrics_listen=" + addr})
+	var ids []string
+	for i := 0; i < 3; i++ {
+		ids = append(ids, runLogger(t, fmt.Sprintf("%s-%d", prefix, i), nil, "-n", "0", "-rate", "200"))
+	}
+	h.waitRecords(t, 30*time.Second, "lines before the restart", func(r []Record) bool { return len(r) >= 600 })
+	dockerdScript(t, "kill")
+	if !eventually(10*time.Second, func() bool {
+		v, _ := metricValue(scrape(t, addr), "docker_logs_docker_up", nil)
+		return v == 0
+	}) {
+		t.Error("docker_logs_docker_up did not drop to 0 while dockerd was down")
+	}
+	dockerdScript(t, "start")
+	n := len(h.Records())
+	h.waitRecords(t, 60*time.Second, "lines after the restart", func(r []Record) bool { return len(r) >= n+600 })
+	stopContainers(t, ids...)
+	expectExactlyOnce(t, 60*time.Second, ids, h)
+	fams := scrape(t, addr)
+	if v, _ := metricValue(fams, "docker_logs_events_reconnects_total", nil); v < 1 {
+		t.Errorf("docker_logs_events_reconnects_total = %v, want at least 1", v)
+	}
+	if v, _ := metricValue(fams, "docker_logs_docker_up", nil); v != 1 {
+		t.Errorf("docker_logs_docker_up = %v after the restart, want 1", v)
+	}
+}
+
+func dockerdScript(t *testing.T, action string) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(repoRoot, "scripts", "dockerd.sh"), action).CombinedOutput()
+	if err != nil {
+		t.Fatalf("scripts/dockerd.sh %s: %v\n%s", action, err, out)
+	}
+}
+
+// A container started while the plugin cannot reach the daemon (its events
+// stream is down) is captured from its first line once it can.
+func TestContainerStartedWhileEventsDown(t *testing.T) {
+	prefix := uniqueName(t)
+	sock := filepath.Join(t.TempDir(), "docker.sock")
+	stop := forwardSocket(t, sock, "/var/run/docker.sock")
+	h := startHost(t, []string{"docker_host=unix://" + sock, "include_names=" + prefix + "-*", "metrics_listen=off"})
+	before := runLogger(t, prefix+"-before", nil, "-n", "0", "-rate", "50")
+	h.waitRecords(t, 30*time.Second, "lines through the socket", func(r []Record) bool { return len(r) >= 50 })
+
+	stop()
+	h.waitStderr(t, "Docker events stream ended", 10*time.Second)
+	during := runLogger(t, prefix+"-during", nil, "-n", "50", "-rate", "100")
+	eventually(10*time.Second, func() bool { return lineCount(t, during) == 50 })
+	os.Remove(sock)
+	forwardSocket(t, sock, "/var/run/docker.sock")
+
+	recs := h.waitRecords(t, 30*time.Second, "the new container's lines", func(r []Record) bool { return countFor(r, during) >= 50 })
+	checkExactlyOnce(t, "started while down", sequences(recs)[streamKey{prefix + "-during", "stdout"}], 1, 50)
+	stopContainers(t, before, during)
+	expectExactlyOnce(t, 30*time.Second, []string{before, during}, h)
+}
+
+// Paused for 10 s while containers write fast, the plugin's memory stays
+// under buffer_max_size plus a small constant; after resume every line
+// arrives.
+func TestPauseBoundsMemory(t *testing.T) {
+	prefix := uniqueName(t)
+	addr := freeAddr(t)
+	const limit = 4 << 20
+	h := startHost(t, []string{"include_names=" + prefix + "-*", "buffer_max_size=4M", "metrics_listen=" + addr})
+	var ids []string
+	for i := 0; i < 2; i++ {
+		ids = append(ids, runLogger(t, fmt.Sprintf("%s-%d", prefix, i), nil, "-n", "0", "-rate", "5000"))
+	}
+	h.waitRecords(t, 30*time.Second, "lines before the pause", func(r []Record) bool { return len(r) >= 20000 })
+	baseline := rss(t, h.cmd.Process.Pid)
+	h.cmd.Process.Signal(syscall.SIGUSR1)
+	h.waitStderr(t, "host: pause", 5*time.Second)
+	if !eventually(5*time.Second, func() bool {
+		v, _ := metricValue(scrape(t, addr), "docker_logs_paused", nil)
+		return v == 1
+	}) {
+		t.Error("docker_logs_paused did not become 1")
+	}
+	var maxRSS, maxBuf float64
+	end := time.Now().Add(10 * time.Second)
+	for time.Now().Before(end) {
+		maxRSS = max(maxRSS, float64(rss(t, h.cmd.Process.Pid)))
+		v, _ := metricValue(scrape(t, addr), "docker_logs_buffer_bytes", nil)
+		maxBuf = max(maxBuf, v)
+		time.Sleep(200 * time.Millisecond)
+	}
+	h.cmd.Process.Signal(syscall.SIGUSR2)
+	h.waitStderr(t, "host: resume", 5*time.Second)
+	const slack = 24 << 20
+	t.Logf("paused 10 s: RSS %d MiB before, at most %.0f MiB during; buffer at most %.0f bytes (limit %d)",
+		baseline>>20, maxRSS/(1<<20), maxBuf, limit)
+	if maxBuf > limit {
+		t.Errorf("buffer reached %.0f bytes, over buffer_max_size %d", maxBuf, limit)
+	}
+	if maxRSS > float64(baseline+limit+slack) {
+		t.Errorf("RSS reached %.0f MiB while paused, over %d MiB before + buffer_max_size + %d MiB",
+			maxRSS/(1<<20), baseline>>20, slack>>20)
+	}
+	if v, _ := metricValue(scrape(t, addr), "docker_logs_paused", nil); v != 0 {
+		t.Errorf("docker_logs_paused = %v after resume, want 0", v)
+	}
+	stopContainers(t, ids...)
+	expectExactlyOnce(t, 120*time.Second, ids, h)
+}
+
+// rss reads a process's resident set size in bytes.
+func rss(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			f := strings.Fields(l)
+			kb, _ := strconv.Atoi(f[1])
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+// A checkpoint filled with garbage, or cut in half, does not stop the
+// plugin: it warns, moves the file aside and captures.
+func TestCorruptCheckpoint(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		corrupt func(t *testing.T, db string)
+	}{
+		{"garbage", func(t *testing.T, db string) {
+			os.WriteFile(db, bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef, '{'}, 1000), 0o644)
+		}},
+		{"cut in half", func(t *testing.T, db string) {
+			// A real checkpoint, from a run that saw a container.
+			prefix := uniqueName(t)
+			h := startHost(t, []string{"include_names=" + prefix, "db=" + db, "metrics_listen=off"})
+			runLogger(t, prefix, nil, "-n", "5")
+			h.waitRecords(t, 30*time.Second, "5 lines", func(r []Record) bool { return len(r) >= 5 })
+			h.stop(t, syscall.SIGTERM)
+			b, err := os.ReadFile(db)
+			if err != nil || len(b) < 20 {
+				t.Fatalf("no checkpoint written: %v (%d bytes)", err, len(b))
+			}
+			os.WriteFile(db, b[:len(b)/2], 0o644)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "docker_logs.db")
+			tc.corrupt(t, db)
+			prefix := uniqueName(t)
+			h := startHost(t, []string{"include_names=" + prefix, "db=" + db, "metrics_listen=off"})
+			h.waitStderr(t, "moved to "+db+".corrupt-", 10*time.Second)
+			if m, _ := filepath.Glob(db + ".corrupt-*"); len(m) != 1 {
+				t.Errorf("corrupt checkpoint not moved aside: %v", m)
+			}
+			runLogger(t, prefix, nil, "-n", "10", "-rate", "100")
+			recs := h.waitRecords(t, 30*time.Second, "10 lines", func(r []Record) bool { return len(r) >= 10 })
+			checkExactlyOnce(t, prefix, sequences(recs)[streamKey{prefix, "stdout"}], 1, 10)
+		})
+	}
+}
