@@ -57,3 +57,12 @@ fuzz:
 
 clean:
 	rm -f $(BUILD)/*.so $(BUILD)/*.h $(HOST)
+
+# The long soak against the real engine (SOAK_* variables override).
+SOAK_CONTAINERS ?= 55
+SOAK_DURATION   ?= 30m
+SOAK_ROTATE     ?= 5m
+SOAK_RATE       ?= 3
+soak: build host image-test
+	SOAK_CONTAINERS=$(SOAK_CONTAINERS) SOAK_DURATION=$(SOAK_DURATION) SOAK_ROTATE=$(SOAK_ROTATE) SOAK_RATE=$(SOAK_RATE) \
+		$(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./test/e2e/

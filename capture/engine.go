@@ -6,6 +6,7 @@ package capture
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,10 @@ type Engine struct {
 	exited   chan tailerExit
 
 	dockerUp atomic.Bool
+	stalled  atomic.Int64
+
+	liveMu sync.Mutex
+	live   map[*tailer]struct{} // running tailers; stallReported is under liveMu
 
 	pauseMu sync.Mutex
 	paused  bool
@@ -56,7 +61,7 @@ func New(cfg config.Config, docker Docker, log *slog.Logger, m *metrics.Input) *
 		cfg: cfg, docker: docker, log: log, metrics: m,
 		buf: newBuffer(cfg.BufferMaxSize, m),
 		ctx: ctx, cancel: cancel, exited: make(chan tailerExit),
-		resumed: resumed,
+		resumed: resumed, live: map[*tailer]struct{}{},
 	}
 	if cfg.ExcludeSelf {
 		e.selfID = ownContainerID()
@@ -71,6 +76,11 @@ func (e *Engine) Start() {
 	go func() {
 		defer e.wg.Done()
 		e.supervise(e.ctx)
+	}()
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.watchdog(e.ctx)
 	}()
 	if e.db != nil {
 		e.wg.Add(1)
@@ -229,6 +239,7 @@ func (s *supervisor) watch(ctx context.Context) (wasUp bool) {
 	e := s.e
 	ectx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	subscribed := time.Now()
 	msgs, errs := e.docker.Events(ectx, events.ListOptions{
 		Filters: filters.NewArgs(filters.Arg("type", string(events.ContainerEventType))),
 	})
@@ -250,7 +261,9 @@ func (s *supervisor) watch(ctx context.Context) (wasUp bool) {
 				e.setDockerUp(false)
 				e.log.Warn("Docker events stream ended; reconnecting", "error", err)
 			}
-			return true
+			// A stream refused or closed at once was never up: back off
+			// rather than subscribe and list again four times a second.
+			return time.Since(subscribed) >= time.Second
 		case <-resync.C:
 			s.resync(ctx)
 		case x := <-e.exited:
@@ -410,6 +423,9 @@ func (e *Engine) Health() (bool, string) {
 	}
 	if !e.dockerUp.Load() {
 		return false, "Docker daemon unreachable"
+	}
+	if n := e.stalled.Load(); n > 0 {
+		return false, fmt.Sprintf("%d log streams stalled", n)
 	}
 	return true, ""
 }

@@ -38,12 +38,20 @@ type tailer struct {
 	reader    *logstream.Reader
 	asm       *logstream.Assembler
 	scratch   []byte
+	// Entries since committed that a stream resumed from committed replays,
+	// by stream (the daemon replays them in the same order): done belong to
+	// lines handed to the buffer, seen the current stream has passed, cur
+	// to the line not yet handed over. The first done of each stream are
+	// skipped on resume, so the lines of one stream handed over while
+	// another's line was unfinished are not handed over again.
+	done, seen, cur [logstream.TTY + 1]int
 
 	// state is the last error reported, so each change is logged once.
 	state string
 	// streamStart is when the current stream was opened (Unix nanoseconds;
 	// 0 when none is open), for the watchdog.
-	streamStart atomic.Int64
+	streamStart   atomic.Int64
+	stallReported bool // owned by the watchdog
 }
 
 // errContainerStopped ends a tailer whose container no longer runs.
@@ -91,6 +99,8 @@ func (t *tailer) run(ctx context.Context) Position {
 	m := t.e.metrics
 	m.StreamsActive.Inc()
 	defer m.StreamsActive.Dec()
+	t.e.register(t)
+	defer t.e.unregister(t)
 	b := newBackoff(500*time.Millisecond, 30*time.Second)
 	for ctx.Err() == nil {
 		if err := t.e.waitRunning(ctx); err != nil {
@@ -148,6 +158,10 @@ func (t *tailer) follow(parent context.Context) error {
 		return &streamError{reason: metrics.ReasonOpen, err: err}
 	}
 	defer rc.Close()
+	// The body's Read returns when ctx ends; closing it as well makes sure
+	// of that even for a transport that would not watch ctx.
+	stopClose := context.AfterFunc(ctx, func() { rc.Close() })
+	defer stopClose()
 	if t.reader == nil {
 		t.reader = logstream.NewReader(rc, t.tty, t.e.cfg.MaxLineSize+logstream.ChunkSize)
 	} else {
@@ -155,6 +169,7 @@ func (t *tailer) follow(parent context.Context) error {
 	}
 	t.asm.Reset()
 	t.read = from
+	t.seen, t.cur = [logstream.TTY + 1]int{}, [logstream.TTY + 1]int{}
 	err = t.consume(ctx, newSkipper(from))
 	if ctx.Err() != nil {
 		return ctx.Err() // the deadline or Stop ended the stream
@@ -182,6 +197,12 @@ func (t *tailer) consume(ctx context.Context, skip skipper) error {
 			}
 			t.read.advance(entry.TS)
 		}
+		if s := entry.Stream; !entry.TSValid || entry.TS >= t.committed.TS {
+			if t.seen[s]++; t.seen[s] <= t.done[s] {
+				continue // its line was handed over before this resume
+			}
+			t.cur[s]++
+		}
 		line, ok := t.asm.Add(entry)
 		if !ok {
 			continue
@@ -200,8 +221,11 @@ func (t *tailer) emit(ctx context.Context, line logstream.Line) error {
 	if err := t.e.buf.add(ctx, t.scratch, line.Stream, len(line.Msg), t.id, t.read, commit); err != nil {
 		return err
 	}
+	t.done[line.Stream] += t.cur[line.Stream]
+	t.cur[line.Stream] = 0
 	if commit {
 		t.committed = t.read
+		t.done, t.seen = [logstream.TTY + 1]int{}, [logstream.TTY + 1]int{}
 	}
 	if line.Truncated {
 		t.e.metrics.Truncated.Inc()

@@ -11,6 +11,7 @@ import "C"
 
 import (
 	"fmt"
+	"io"
 	"sync"
 	"unsafe"
 
@@ -26,6 +27,7 @@ type instance struct {
 	name   string
 	key    unsafe.Pointer // C memory: Fluent Bit's remote_context for it
 	engine *capture.Engine
+	docker io.Closer // its idle connections must not outlive a hot reload
 	m      *metrics.Input
 }
 
@@ -85,7 +87,8 @@ func FLBPluginInit(plugin unsafe.Pointer) C.int {
 		log.Error("init failed: " + err.Error())
 		return C.FLB_ERROR
 	}
-	inst := &instance{name: cfg.InstanceName, key: C.malloc(1), m: metrics.NewInput(cfg.InstanceName, cfg.MetricsContainerLabels)}
+	inst := &instance{name: cfg.InstanceName, key: C.malloc(1), docker: docker,
+		m: metrics.NewInput(cfg.InstanceName, cfg.MetricsContainerLabels)}
 	inst.engine = capture.New(cfg, docker, log, inst.m)
 	metrics.Shared.Serve(cfg.MetricsListen, cfg.InstanceName, inst.engine.Health, log)
 	inst.engine.Start()
@@ -205,6 +208,7 @@ func FLBPluginExit() C.int {
 	mu.Unlock()
 	stopAll(insts)
 	for _, inst := range insts {
+		inst.docker.Close()
 		metrics.Shared.Forget(inst.name)
 		metrics.Shared.Release()
 		inst.m.Close()

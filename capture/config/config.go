@@ -106,10 +106,14 @@ func Parse(get Getter, defaultInstanceName string) (Config, error) {
 	}
 	c.TLSVerify = p.bool("docker_tls_verify", c.TLSCA != "")
 	if c.TLSVerify && c.TLSCA == "" && p.err == nil {
-		p.fail("docker_tls_verify", "on", "needs docker_tls_ca")
+		p.fail("docker_tls_verify", p.str("docker_tls_verify", "on"), "needs docker_tls_ca")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") && p.err == nil {
-		p.fail("docker_tls_cert", c.TLSCert, "docker_tls_cert and docker_tls_key go together")
+		if c.TLSCert == "" {
+			p.fail("docker_tls_key", c.TLSKey, "docker_tls_cert and docker_tls_key go together")
+		} else {
+			p.fail("docker_tls_cert", c.TLSCert, "docker_tls_cert and docker_tls_key go together")
+		}
 	}
 	if strings.EqualFold(c.MetricsListen, "off") {
 		c.MetricsListen = ""

@@ -18,7 +18,12 @@ type partial struct {
 	ts        int64
 	buf       []byte
 	truncated bool
+	// cr: the last chunk, from a TTY, ended with "\r", held back until the
+	// next entry says whether it is the first half of a "\r\n".
+	cr bool
 }
+
+var cr = []byte{'\r'}
 
 // Assembler joins the chunks of long lines, per stream, and cuts any line at
 // maxLine bytes. Memory for a line in progress never exceeds maxLine.
@@ -41,24 +46,48 @@ func (a *Assembler) Add(e Entry) (Line, bool) {
 			}
 			return Line{Stream: e.Stream, TS: e.TS, Msg: msg, Truncated: cut}, true
 		}
-		p.active, p.ts, p.buf, p.truncated = true, e.TS, p.buf[:0], false
+		p.active, p.ts, p.buf, p.truncated, p.cr = true, e.TS, p.buf[:0], false, false
 		a.pending++
 	}
-	room := a.maxLine - len(p.buf)
-	if len(e.Msg) > room {
-		p.buf = append(p.buf, e.Msg[:room]...)
-		p.truncated = true
-	} else {
-		p.buf = append(p.buf, e.Msg...)
+	msg := e.Msg
+	if p.cr {
+		// A TTY line of 16383 bytes (mod 16384) comes as a full chunk ending
+		// in the "\r" of its "\r\n", then an entry holding only the "\n".
+		p.cr = false
+		if e.Partial || len(msg) > 0 {
+			a.add(p, cr)
+		}
 	}
+	if e.Stream == TTY && e.Partial && len(msg) > 0 && msg[len(msg)-1] == '\r' {
+		msg, p.cr = msg[:len(msg)-1], true
+	}
+	a.add(p, msg)
 	if e.Partial {
 		return Line{}, false
 	}
 	return a.finish(e.Stream), true
 }
 
+// add appends b to the line, cutting it at maxLine; the buffer's capacity
+// never passes maxLine either.
+func (a *Assembler) add(p *partial, b []byte) {
+	if room := a.maxLine - len(p.buf); len(b) > room {
+		b, p.truncated = b[:room], true
+	}
+	if n := len(p.buf) + len(b); n > cap(p.buf) {
+		nb := make([]byte, len(p.buf), min(max(2*cap(p.buf), n), a.maxLine))
+		copy(nb, p.buf)
+		p.buf = nb
+	}
+	p.buf = append(p.buf, b...)
+}
+
 func (a *Assembler) finish(s Stream) Line {
 	p := &a.parts[s]
+	if p.cr { // an unterminated line's own "\r"
+		p.cr = false
+		a.add(p, cr)
+	}
 	l := Line{Stream: s, TS: p.ts, Msg: p.buf, Truncated: p.truncated}
 	p.active = false
 	a.pending--
@@ -85,7 +114,7 @@ func (a *Assembler) Flush(emit func(Line)) {
 // Reset drops unfinished lines; they are read again from their first chunk.
 func (a *Assembler) Reset() {
 	for s := range a.parts {
-		a.parts[s].active = false
+		a.parts[s].active, a.parts[s].cr = false, false
 		a.parts[s].buf = a.parts[s].buf[:0]
 	}
 	a.pending = 0

@@ -196,13 +196,15 @@ func (x *Reader) nextRaw() (Entry, error) {
 			break
 		}
 		off := x.r
-		if err := x.fill(); err != nil {
+		err := x.fill()
+		// fill may have moved the window to the start of the buffer, even
+		// when the read then failed.
+		shift := off - x.r
+		msgStart, scanned = msgStart-shift, scanned-shift
+		if err != nil {
 			end = x.w
 			break
 		}
-		// fill may have moved the window to the start of the buffer.
-		shift := off - x.r
-		msgStart, scanned = msgStart-shift, scanned-shift
 	}
 	msg := x.buf[msgStart:end]
 	x.r = end

@@ -3,7 +3,6 @@ package metrics
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -67,11 +66,11 @@ func (s *Server) Serve(addr, input string, health Health, log *slog.Logger) {
 	mux.HandleFunc("/healthz", s.serveHealth)
 	s.addr, s.done = ln.Addr().String(), make(chan struct{})
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	// The goroutine must not log: the instance whose logger this is may be
+	// gone (hot reload) while the endpoint lives on.
 	go func(srv *http.Server, done chan struct{}) {
 		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics endpoint stopped", "error", err)
-		}
+		srv.Serve(ln)
 	}(s.srv, s.done)
 	log.Info("metrics endpoint listening", "address", s.addr)
 }

@@ -53,6 +53,9 @@ func selectLabels(all map[string]string, keys []string) map[string]string {
 		return nil
 	}
 	if len(keys) == 1 && keys[0] == "*" {
+		if all == nil {
+			return map[string]string{} // asked for: present, if empty
+		}
 		return all
 	}
 	out := map[string]string{}
@@ -81,6 +84,9 @@ func (e *Encoder) Append(dst []byte, ts int64, stream string, line []byte, trunc
 		fields++
 	}
 	dst = msgp.AppendArrayHeader(dst, 2)
+	// EventTime holds unsigned 32-bit seconds, and Fluent Bit reads seconds
+	// 0xFFFFFFFE and 0xFFFFFFFF as group markers: clamp, never wrap.
+	ts = min(max(ts, 0), maxEventTime)
 	e.ts = eventTime{sec: uint32(ts / 1e9), nsec: uint32(ts % 1e9)}
 	dst, _ = msgp.AppendExtension(dst, &e.ts) // eventTime.MarshalBinaryTo never fails
 	dst = msgp.AppendMapHeader(dst, fields)
@@ -95,6 +101,10 @@ func (e *Encoder) Append(dst []byte, ts int64, stream string, line []byte, trunc
 	}
 	return dst
 }
+
+// maxEventTime is the last instant, in Unix nanoseconds, an EventTime can
+// carry that is not a group marker.
+const maxEventTime = 0xFFFFFFFD*1e9 + 999999999
 
 // eventTime is Fluent Bit's EventTime: msgpack ext type 0 holding big-endian
 // seconds and nanoseconds. Fluent Bit rejects the standard timestamp (-1).

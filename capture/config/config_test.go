@@ -1,0 +1,278 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func getter(props map[string]string) Getter {
+	return func(key string) string { return props[key] }
+}
+
+// tlsFiles makes readable CA, certificate and key files.
+func tlsFiles(t *testing.T) (ca, cert, key string) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range []string{"ca.pem", "cert.pem", "key.pem"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("-----BEGIN TEST-----\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+}
+
+func TestParseDefaults(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "")
+	c, err := Parse(getter(nil), "docker_logs.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		DockerHost:             "unix:///var/run/docker.sock",
+		InstanceName:           "docker_logs.0",
+		ResyncInterval:         30 * time.Second,
+		RotateInterval:         5 * time.Minute,
+		Stdout:                 true,
+		Stderr:                 true,
+		ExcludeSelf:            true,
+		ReadFromHead:           false,
+		MaxLineSize:            1 << 20,
+		BufferMaxSize:          16 << 20,
+		DBFlushInterval:        5 * time.Second,
+		MetricsListen:          "127.0.0.1:2021",
+		MetricsContainerLabels: true,
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)
+	}
+}
+
+func TestParseDockerHostFromEnvironment(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "tcp://10.1.2.3:2376")
+	c, err := Parse(getter(nil), "x")
+	if err != nil || c.DockerHost != "tcp://10.1.2.3:2376" {
+		t.Fatalf("DockerHost = %q, %v; want DOCKER_HOST's value", c.DockerHost, err)
+	}
+	t.Setenv("DOCKER_HOST", "docker.example:2375")
+	if _, err := Parse(getter(nil), "x"); err == nil || !strings.Contains(err.Error(), "docker.example:2375") {
+		t.Fatalf("DOCKER_HOST without a scheme: error %v, want one naming the value", err)
+	}
+	// The property wins over the environment.
+	c, err = Parse(getter(map[string]string{"docker_host": "unix:///run/other.sock"}), "x")
+	if err != nil || c.DockerHost != "unix:///run/other.sock" {
+		t.Fatalf("DockerHost = %q, %v; want the property's value", c.DockerHost, err)
+	}
+}
+
+func TestParseValues(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "")
+	ca, cert, key := tlsFiles(t)
+	db := filepath.Join(t.TempDir(), "docker.db")
+	tests := []struct {
+		name  string
+		props map[string]string
+		check func(c Config) bool
+	}{
+		{"docker_host", map[string]string{"docker_host": " tcp://host:2375 "}, func(c Config) bool { return c.DockerHost == "tcp://host:2375" }},
+		{"TLS with CA: verify by default", map[string]string{"docker_tls_ca": ca, "docker_tls_cert": cert, "docker_tls_key": key},
+			func(c Config) bool { return c.TLSCA == ca && c.TLSCert == cert && c.TLSKey == key && c.TLSVerify }},
+		{"TLS verify off", map[string]string{"docker_tls_ca": ca, "docker_tls_verify": "off"}, func(c Config) bool { return c.TLSCA == ca && !c.TLSVerify }},
+		{"client certificate without CA", map[string]string{"docker_tls_cert": cert, "docker_tls_key": key},
+			func(c Config) bool { return c.TLSCert == cert && c.TLSKey == key && !c.TLSVerify }},
+		{"instance_name", map[string]string{"instance_name": "edge"}, func(c Config) bool { return c.InstanceName == "edge" }},
+		{"duration 5m", map[string]string{"rotate_interval": "5m"}, func(c Config) bool { return c.RotateInterval == 5*time.Minute }},
+		{"duration in bare seconds", map[string]string{"rotate_interval": "30"}, func(c Config) bool { return c.RotateInterval == 30*time.Second }},
+		{"duration 1.5s", map[string]string{"resync_interval": "1.5s"}, func(c Config) bool { return c.ResyncInterval == 1500*time.Millisecond }},
+		{"duration at the 100ms minimum", map[string]string{"resync_interval": "100ms"}, func(c Config) bool { return c.ResyncInterval == 100*time.Millisecond }},
+		{"duration 1h30m", map[string]string{"db.flush_interval": "1h30m"}, func(c Config) bool { return c.DBFlushInterval == 90*time.Minute }},
+		{"size 1M", map[string]string{"max_line_size": "1M"}, func(c Config) bool { return c.MaxLineSize == 1<<20 }},
+		{"size 512K", map[string]string{"max_line_size": "512K"}, func(c Config) bool { return c.MaxLineSize == 512<<10 }},
+		{"size 16MiB", map[string]string{"buffer_max_size": "16MiB"}, func(c Config) bool { return c.BufferMaxSize == 16<<20 }},
+		{"size 64KB", map[string]string{"buffer_max_size": "64KB"}, func(c Config) bool { return c.BufferMaxSize == 64<<10 }},
+		{"size lower case 2m", map[string]string{"buffer_max_size": "2m"}, func(c Config) bool { return c.BufferMaxSize == 2<<20 }},
+		{"size in bytes", map[string]string{"max_line_size": "2048"}, func(c Config) bool { return c.MaxLineSize == 2048 }},
+		{"size at the 1024 minimum", map[string]string{"max_line_size": "1024"}, func(c Config) bool { return c.MaxLineSize == 1024 }},
+		{"size 2G (the maximum)", map[string]string{"buffer_max_size": "2G"}, func(c Config) bool { return c.BufferMaxSize == 2<<30 }},
+		{"streams stdout", map[string]string{"streams": "stdout"}, func(c Config) bool { return c.Stdout && !c.Stderr }},
+		{"streams stderr", map[string]string{"streams": "stderr"}, func(c Config) bool { return !c.Stdout && c.Stderr }},
+		{"streams both, spaced, upper case", map[string]string{"streams": " STDERR , stdout "}, func(c Config) bool { return c.Stdout && c.Stderr }},
+		{"bool off", map[string]string{"exclude_self": "off"}, func(c Config) bool { return !c.ExcludeSelf }},
+		{"bool false", map[string]string{"exclude_self": "false"}, func(c Config) bool { return !c.ExcludeSelf }},
+		{"bool on", map[string]string{"read_from_head": "on"}, func(c Config) bool { return c.ReadFromHead }},
+		{"bool true", map[string]string{"read_from_head": "true"}, func(c Config) bool { return c.ReadFromHead }},
+		{"bool upper case", map[string]string{"read_from_head": "On"}, func(c Config) bool { return c.ReadFromHead }},
+		{"metrics_container_labels off", map[string]string{"metrics_container_labels": "off"}, func(c Config) bool { return !c.MetricsContainerLabels }},
+		{"metrics_listen", map[string]string{"metrics_listen": "0.0.0.0:9100"}, func(c Config) bool { return c.MetricsListen == "0.0.0.0:9100" }},
+		{"metrics_listen off", map[string]string{"metrics_listen": "off"}, func(c Config) bool { return c.MetricsListen == "" }},
+		{"metrics_listen OFF", map[string]string{"metrics_listen": "OFF"}, func(c Config) bool { return c.MetricsListen == "" }},
+		{"db in a writable directory", map[string]string{"db": db}, func(c Config) bool { return c.DB == db }},
+		{"docker_host tcp", map[string]string{"docker_host": "tcp://10.0.0.1:2376"}, func(c Config) bool { return c.DockerHost == "tcp://10.0.0.1:2376" }},
+		{"label_keys", map[string]string{"label_keys": "app, com.example.tier ,"}, func(c Config) bool { return slices.Equal(c.LabelKeys, []string{"app", "com.example.tier"}) }},
+		{"label_keys all", map[string]string{"label_keys": "*"}, func(c Config) bool { return slices.Equal(c.LabelKeys, []string{"*"}) }},
+		{"name and image globs", map[string]string{"include_names": "web-*, api", "exclude_names": "*-debug", "include_images": "nginx:*", "exclude_images": "busybox*"},
+			func(c Config) bool {
+				return slices.Equal(c.IncludeNames, []string{"web-*", "api"}) && slices.Equal(c.ExcludeNames, []string{"*-debug"}) &&
+					slices.Equal(c.IncludeImages, []string{"nginx:*"}) && slices.Equal(c.ExcludeImages, []string{"busybox*"})
+			}},
+		{"label filters", map[string]string{"include_labels": "app=web, tier , empty=", "exclude_labels": "logging = off"},
+			func(c Config) bool {
+				return reflect.DeepEqual(c.IncludeLabels, []LabelFilter{{"app", "web", true}, {"tier", "", false}, {"empty", "", true}}) &&
+					reflect.DeepEqual(c.ExcludeLabels, []LabelFilter{{"logging", "off", true}})
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse(getter(tt.props), "x")
+			if err != nil {
+				t.Fatalf("Parse(%v): %v", tt.props, err)
+			}
+			if !tt.check(c) {
+				t.Fatalf("Parse(%v) = %+v", tt.props, c)
+			}
+		})
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "")
+	_, cert, key := tlsFiles(t)
+	tests := []struct {
+		key, value string
+		more       map[string]string // other properties set with it
+	}{
+		{key: "rotate_interval", value: "abc"},
+		{key: "rotate_interval", value: "10ms"},
+		{key: "rotate_interval", value: "0"},
+		{key: "rotate_interval", value: "-5m"},
+		{key: "resync_interval", value: "5 minutes"},
+		{key: "db.flush_interval", value: "never"},
+		{key: "streams", value: "stdout,foo"},
+		{key: "streams", value: ","},
+		{key: "streams", value: "stdin"},
+		{key: "max_line_size", value: "12Q"},
+		{key: "max_line_size", value: "1.5M"},
+		{key: "max_line_size", value: "-1"},
+		{key: "max_line_size", value: "K"},
+		{key: "max_line_size", value: "512"},  // below the 1024 minimum
+		{key: "max_line_size", value: "3G"},   // above 2G
+		{key: "buffer_max_size", value: "1K"}, // below the 64K minimum
+		{key: "buffer_max_size", value: "99999999999"},
+		{key: "docker_tls_ca", value: "/nonexistent/ca.pem"},
+		{key: "docker_tls_cert", value: "/nonexistent/cert.pem", more: map[string]string{"docker_tls_key": key}},
+		{key: "docker_tls_key", value: "/nonexistent/key.pem", more: map[string]string{"docker_tls_cert": cert}},
+		{key: "docker_tls_cert", value: cert}, // without its key
+		{key: "docker_tls_key", value: key},   // without its certificate
+		{key: "docker_tls_verify", value: "maybe"},
+		{key: "docker_tls_verify", value: "on"},   // without a CA
+		{key: "docker_tls_verify", value: "true"}, // without a CA
+		{key: "exclude_self", value: "maybe"},
+		{key: "read_from_head", value: "2"},
+		{key: "metrics_container_labels", value: "yes please"},
+		{key: "include_names", value: "["},
+		{key: "exclude_names", value: "web-[a"},
+		{key: "include_images", value: "nginx\\"},
+		{key: "exclude_images", value: "[z-a"},
+		{key: "docker_host", value: "localhost:2375"},
+		{key: "docker_host", value: "ssh://user@host"},
+		{key: "docker_host", value: "tcp://"},
+		{key: "db", value: "/nonexistent/dir/docker.db"},
+		{key: "include_labels", value: "=web"},
+		{key: "exclude_labels", value: " = off"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
+			props := map[string]string{tt.key: tt.value}
+			for k, v := range tt.more {
+				props[k] = v
+			}
+			c, err := Parse(getter(props), "x")
+			if err == nil {
+				t.Fatalf("Parse(%v) = %+v, want an error", props, c)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tt.key) || !strings.Contains(msg, strings.TrimSpace(tt.value)) {
+				t.Fatalf("error %q does not name the key %q and the value %q", msg, tt.key, tt.value)
+			}
+			if !reflect.DeepEqual(c, Config{}) {
+				t.Fatalf("Parse returned %+v with its error, want the zero Config", c)
+			}
+		})
+	}
+}
+
+// TestKeysListsEveryProperty: Keys (used for documentation and to spot
+// typos) names exactly the properties Parse reads.
+func TestKeysListsEveryProperty(t *testing.T) {
+	read := map[string]bool{}
+	if _, err := Parse(func(k string) string { read[k] = true; return "" }, "x"); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range Keys {
+		if !read[k] {
+			t.Errorf("Keys lists %q, which Parse never reads", k)
+		}
+		delete(read, k)
+	}
+	for k := range read {
+		t.Errorf("Parse reads %q, missing from Keys", k)
+	}
+}
+
+func TestMatch(t *testing.T) {
+	type container struct {
+		name, image string
+		labels      map[string]string
+	}
+	web := container{"web-1", "nginx:1.25", map[string]string{"app": "web", "tier": "frontend"}}
+	webDebug := container{"web-debug", "nginx:1.25", map[string]string{"app": "web", "logging": "off"}}
+	api := container{"api", "registry.local/api:2", map[string]string{"app": "api", "tier": ""}}
+	db := container{"db", "postgres:16", nil}
+	all := []container{web, webDebug, api, db}
+	tests := []struct {
+		name  string
+		props map[string]string
+		match []container
+	}{
+		{"no filters: everything", nil, all},
+		{"include names", map[string]string{"include_names": "web-*"}, []container{web, webDebug}},
+		{"include several names", map[string]string{"include_names": "web-1,db"}, []container{web, db}},
+		{"exclude names", map[string]string{"exclude_names": "*-debug"}, []container{web, api, db}},
+		{"exclude wins over include", map[string]string{"include_names": "web-*", "exclude_names": "web-debug"}, []container{web}},
+		{"include images", map[string]string{"include_images": "nginx:*"}, []container{web, webDebug}},
+		{"include image with registry path", map[string]string{"include_images": "registry.local/*"}, []container{api}},
+		{"image glob * does not cross /", map[string]string{"include_images": "*"}, []container{web, webDebug, db}},
+		{"exclude images", map[string]string{"exclude_images": "postgres:*,nginx:*"}, []container{api}},
+		{"include label by key", map[string]string{"include_labels": "tier"}, []container{web, api}},
+		{"include label by value", map[string]string{"include_labels": "app=web"}, []container{web, webDebug}},
+		{"include labels: any of them", map[string]string{"include_labels": "app=api,tier=frontend"}, []container{web, api}},
+		{"include label with empty value", map[string]string{"include_labels": "tier="}, []container{api}},
+		{"exclude label by value", map[string]string{"exclude_labels": "logging=off"}, []container{web, api, db}},
+		{"exclude label by key", map[string]string{"exclude_labels": "app"}, []container{db}},
+		{"names and labels both apply", map[string]string{"include_names": "web-*", "include_labels": "tier"}, []container{web}},
+		{"images and exclude labels", map[string]string{"include_images": "nginx:*", "exclude_labels": "logging=off"}, []container{web}},
+		{"every kind at once", map[string]string{
+			"include_names": "*", "exclude_names": "db", "include_images": "*,*/*", "exclude_images": "postgres*",
+			"include_labels": "app", "exclude_labels": "logging",
+		}, []container{web, api}},
+		{"nothing matches", map[string]string{"include_names": "nope"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse(getter(tt.props), "x")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ct := range all {
+				want := slices.ContainsFunc(tt.match, func(m container) bool { return m.name == ct.name })
+				if got := c.Match(ct.name, ct.image, ct.labels); got != want {
+					t.Errorf("Match(%q, %q, %v) = %v, want %v", ct.name, ct.image, ct.labels, got, want)
+				}
+			}
+		})
+	}
+}
