@@ -8,7 +8,7 @@ HOST      := $(BUILD)/fbhost
 CONF      ?= conf/fluent-bit.conf
 E2E_FLAGS ?=
 
-.PHONY: all build host run test vet unit e2e image-test fuzz bench soak clean
+.PHONY: all build host run test vet unit alerts e2e image-test fuzz bench soak clean
 
 all: build host
 
@@ -49,7 +49,12 @@ image-test:
 e2e: build host image-test
 	$(GO) test -count=1 -timeout 20m -v $(E2E_FLAGS) ./test/e2e/... 2>&1 | tee $(BUILD)/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go'; exit $${PIPESTATUS[0]}
 
-test: vet unit e2e
+# The alert rules parse, and each fires and stays quiet as its test says.
+alerts:
+	promtool check rules conf/prometheus-alerts.yml
+	promtool test rules conf/prometheus-alerts.test.yml
+
+test: vet unit alerts e2e
 
 fuzz:
 	$(GO) test ./capture/logstream -run '^$$' -fuzz FuzzReaderMux -fuzztime 30s

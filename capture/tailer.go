@@ -97,8 +97,6 @@ func (t *tailer) rename(name string) {
 // returns the position to resume from.
 func (t *tailer) run(ctx context.Context) Position {
 	m := t.e.metrics
-	m.StreamsActive.Inc()
-	defer m.StreamsActive.Dec()
 	t.e.register(t)
 	defer t.e.unregister(t)
 	b := newBackoff(500*time.Millisecond, 30*time.Second)
@@ -158,6 +156,8 @@ func (t *tailer) follow(parent context.Context) error {
 		return &streamError{reason: metrics.ReasonOpen, err: err}
 	}
 	defer rc.Close()
+	t.e.metrics.StreamsActive.Inc()
+	defer t.e.metrics.StreamsActive.Dec()
 	// The body's Read returns when ctx ends; closing it as well makes sure
 	// of that even for a transport that would not watch ctx.
 	stopClose := context.AfterFunc(ctx, func() { rc.Close() })
