@@ -71,3 +71,15 @@ SOAK_RATE       ?= 3
 soak: build host image-test
 	SOAK_CONTAINERS=$(SOAK_CONTAINERS) SOAK_DURATION=$(SOAK_DURATION) SOAK_ROTATE=$(SOAK_ROTATE) SOAK_RATE=$(SOAK_RATE) \
 		$(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./test/e2e/
+
+# The benchmark against the real engine (test/bench): throughput of the plugin
+# beside raw logs API readers, CPU, memory per idle container, latency.
+# BENCH_FLAGS adds flags (go run ./test/bench -h lists them).
+BENCH_FLAGS ?=
+.PHONY: bench bench-smoke
+bench: build host image-test
+	$(GO) run ./test/bench $(BENCH_FLAGS)
+
+# A tiny run that only proves the benchmark works.
+bench-smoke: build host image-test
+	$(GO) run ./test/bench -containers 1 -lines 2000 -rounds 1 -scale-containers 5 -scale-duration 5s -latency-duration 3s $(BENCH_FLAGS)

@@ -31,6 +31,7 @@ type Engine struct {
 	buf     *buffer
 	selfID  string
 
+	started time.Time      // when Start ran: "now" for read_from_head off
 	db      *checkpoint.DB // nil without the db key
 	initial map[string]Position
 	dbSaved time.Time
@@ -72,6 +73,7 @@ func New(cfg config.Config, docker Docker, log *slog.Logger, m *metrics.Input) *
 
 // Start begins discovery; tailers follow as containers are found.
 func (e *Engine) Start() {
+	e.started = time.Now()
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
@@ -168,6 +170,7 @@ type tailerHandle struct {
 func (e *Engine) supervise(ctx context.Context) {
 	s := &supervisor{
 		e: e, tailers: map[string]*tailerHandle{}, positions: map[string]Position{},
+		names: map[string]string{},
 	}
 	for id, p := range e.initial {
 		s.positions[id] = p
@@ -176,7 +179,10 @@ func (e *Engine) supervise(ctx context.Context) {
 	b := newBackoff(250*time.Millisecond, 10*time.Second)
 	up := true
 	for ctx.Err() == nil {
-		if _, err := e.docker.Ping(ctx); err != nil {
+		pctx, cancel := context.WithTimeout(ctx, inspectTimeout)
+		_, err := e.docker.Ping(pctx)
+		cancel()
+		if err != nil {
 			e.setDockerUp(false)
 			if up && ctx.Err() == nil {
 				e.log.Error("Docker daemon unreachable; retrying with backoff", "docker_host", e.cfg.DockerHost, "error", err)
@@ -208,13 +214,15 @@ func (e *Engine) supervise(ctx context.Context) {
 type supervisor struct {
 	e       *Engine
 	tailers map[string]*tailerHandle
-	// positions of containers without a running tailer, to resume from.
+	// positions of containers without a running tailer, to resume from,
+	// and the names their series carry.
 	positions map[string]Position
+	names     map[string]string
 	// listed is set once a first list has succeeded: containers seen by it
-	// existed before the plugin and are read from startTime unless
+	// existed before the plugin and are read from e.started, the time the
+	// plugin started (not of that list, which may come later), unless
 	// read_from_head is on.
-	listed    bool
-	startTime time.Time
+	listed bool
 }
 
 // wait sleeps for the backoff while still reaping tailers that end.
@@ -257,8 +265,8 @@ func (s *supervisor) watch(ctx context.Context) (wasUp bool) {
 			s.handleEvent(ctx, m)
 		case err := <-errs:
 			if ctx.Err() == nil {
+				// docker_up follows the next ping, not the events stream.
 				e.metrics.Error(metrics.ReasonEvents)
-				e.setDockerUp(false)
 				e.log.Warn("Docker events stream ended; reconnecting", "error", err)
 			}
 			// A stream refused or closed at once was never up: back off
@@ -312,7 +320,6 @@ func (s *supervisor) resync(ctx context.Context) error {
 func (s *supervisor) list(ctx context.Context, f filters.Args) (map[string]bool, error) {
 	lctx, cancel := context.WithTimeout(ctx, inspectTimeout)
 	defer cancel()
-	now := time.Now()
 	cs, err := s.e.docker.ContainerList(lctx, container.ListOptions{All: true, Filters: f})
 	if err != nil {
 		if ctx.Err() == nil {
@@ -322,14 +329,12 @@ func (s *supervisor) list(ctx context.Context, f filters.Args) (map[string]bool,
 		return nil, err
 	}
 	first := !s.listed
-	if first {
-		s.listed, s.startTime = true, now
-	}
+	s.listed = true
 	ids := make(map[string]bool, len(cs))
 	for _, c := range cs {
 		ids[c.ID] = true
 		if _, ok := s.positions[c.ID]; first && !ok && s.existedBefore(c) {
-			s.positions[c.ID] = Position{TS: s.startTime.UnixNano()}
+			s.positions[c.ID] = Position{TS: s.e.started.UnixNano()}
 		}
 		if c.State != "running" || s.tailers[c.ID] != nil || !s.wanted(c) {
 			continue
@@ -366,6 +371,7 @@ func (s *supervisor) start(ctx context.Context, id string) {
 	from := s.positions[id]
 	t := newTailer(s.e, id, from)
 	delete(s.positions, id)
+	delete(s.names, id)
 	s.e.buf.seed(map[string]Position{id: from})
 	s.tailers[id] = &tailerHandle{t: t, cancel: cancel}
 	s.e.metrics.Watched.Set(float64(len(s.tailers)))
@@ -391,9 +397,12 @@ func (s *supervisor) reap(ctx context.Context, x tailerExit) {
 	delete(s.tailers, x.id)
 	s.e.metrics.Watched.Set(float64(len(s.tailers)))
 	if h.gone {
+		// Forgotten while ending: its last rotation may have come after.
+		s.e.metrics.ForgetContainer(h.t.containerName())
 		return
 	}
 	s.positions[x.id] = x.pos
+	s.names[x.id] = h.t.containerName()
 	if h.restart {
 		s.list(ctx, filters.NewArgs(filters.Arg("id", x.id)))
 	}
@@ -403,10 +412,12 @@ func (s *supervisor) reap(ctx context.Context, x tailerExit) {
 func (s *supervisor) forget(id string) {
 	if h, ok := s.tailers[id]; ok {
 		h.cancel()
-		h.gone = true
-		s.e.metrics.ForgetContainer(h.t.containerName())
+		h.gone = true // its series go when it has ended (reap)
+	} else if name, ok := s.names[id]; ok {
+		s.e.metrics.ForgetContainer(name)
 	}
 	delete(s.positions, id)
+	delete(s.names, id)
 	s.e.buf.forget(id)
 }
 

@@ -54,8 +54,13 @@ type tailer struct {
 	stallReported bool // owned by the watchdog
 }
 
-// errContainerStopped ends a tailer whose container no longer runs.
-var errContainerStopped = errors.New("container stopped")
+var (
+	// errContainerStopped ends a tailer whose container no longer runs.
+	errContainerStopped = errors.New("container stopped")
+	// errRotated says the stream's own deadline ended it: a rotation. Any
+	// other timeout (an inspect, say) is an error.
+	errRotated = errors.New("stream reached rotate_interval")
+)
 
 func newTailer(e *Engine, id string, from Position) *tailer {
 	return &tailer{
@@ -107,7 +112,7 @@ func (t *tailer) run(ctx context.Context) Position {
 		err := t.follow(ctx)
 		switch {
 		case ctx.Err() != nil:
-		case errors.Is(err, context.DeadlineExceeded):
+		case err == errRotated:
 			m.Rotation(t.containerName())
 			t.setState("", nil)
 			b.reset()
@@ -130,7 +135,7 @@ func (t *tailer) run(ctx context.Context) Position {
 }
 
 // follow inspects the container and reads one stream, under a deadline of
-// rotate_interval. It returns context.DeadlineExceeded when the deadline
+// rotate_interval. It returns errRotated when the deadline
 // ended the stream and errContainerStopped when the container's stream ended
 // with the container.
 func (t *tailer) follow(parent context.Context) error {
@@ -151,7 +156,7 @@ func (t *tailer) follow(parent context.Context) error {
 	})
 	if err != nil {
 		if ctx.Err() != nil && parent.Err() == nil {
-			return ctx.Err()
+			return errRotated
 		}
 		return &streamError{reason: metrics.ReasonOpen, err: err}
 	}
@@ -172,7 +177,10 @@ func (t *tailer) follow(parent context.Context) error {
 	t.seen, t.cur = [logstream.TTY + 1]int{}, [logstream.TTY + 1]int{}
 	err = t.consume(ctx, newSkipper(from))
 	if ctx.Err() != nil {
-		return ctx.Err() // the deadline or Stop ended the stream
+		if parent.Err() != nil {
+			return parent.Err() // Stop ended the stream
+		}
+		return errRotated
 	}
 	if errors.Is(err, io.EOF) {
 		return t.streamEnded(parent)

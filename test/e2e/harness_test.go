@@ -29,8 +29,8 @@ import (
 
 var (
 	repoRoot, _ = filepath.Abs("../..")
-	hostBin     = filepath.Join(repoRoot, "build", "fbhost")
-	pluginSO    = filepath.Join(repoRoot, "build", "in_docker_logs.so")
+	hostBin     = envOr("FBHOST", filepath.Join(repoRoot, "build", "fbhost"))
+	pluginSO    = envOr("PLUGIN_SO", filepath.Join(repoRoot, "build", "in_docker_logs.so"))
 	testImage   = envOr("TEST_IMAGE", "docker-logs-test:latest")
 )
 

@@ -1,0 +1,534 @@
+package capture
+
+// fakeDocker is an httptest server that speaks enough of the Docker Engine
+// API for the real Docker client: /_ping, /containers/json,
+// /containers/{id}/json, /containers/{id}/logs and /events. Modelled on the
+// Docker source tests of grafana/alloy and on moby's client tests: it holds
+// containers with in-memory log entries that tests append to, follow streams
+// push new entries as they are appended, and any route's handler can be
+// replaced per test to plant a fault.
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
+)
+
+// Routes, to count requests and to replace handlers.
+const (
+	routePing    = "ping"
+	routeList    = "list"
+	routeInspect = "inspect"
+	routeLogs    = "logs"
+	routeEvents  = "events"
+)
+
+// The daemon's timestamp form in logs streams.
+const rfc3339NanoFixed = "2006-01-02T15:04:05.000000000Z07:00"
+
+type fakeEntry struct {
+	ts      time.Time
+	stream  int // 1 stdout, 2 stderr
+	text    string
+	partial bool // a chunk of a long line: no trailing newline
+}
+
+type fakeContainer struct {
+	id, name, image string
+	labels          map[string]string
+	tty             bool
+	running         bool
+	run             int // incremented by every start; a follow stream ends with its run
+	entries         []fakeEntry
+}
+
+type fakeDocker struct {
+	srv     *httptest.Server
+	closing chan struct{}
+
+	mu         sync.Mutex
+	containers map[string]*fakeContainer
+	order      []string
+	changed    chan struct{} // closed and replaced on every change
+	subs       map[chan events.Message]struct{}
+	overrides  map[string]http.HandlerFunc
+	counts     map[string]int // by route, "logs:<id>" and "list:<id filter>"
+	following  int            // follow streams open now
+	barriers   int
+}
+
+func newFakeDocker() *fakeDocker {
+	f := &fakeDocker{
+		closing:    make(chan struct{}),
+		containers: map[string]*fakeContainer{},
+		changed:    make(chan struct{}),
+		subs:       map[chan events.Message]struct{}{},
+		overrides:  map[string]http.HandlerFunc{},
+		counts:     map[string]int{},
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("HEAD /_ping", f.route(routePing, f.servePing))
+	mux.HandleFunc("GET /_ping", f.route(routePing, f.servePing))
+	mux.HandleFunc("GET /containers/json", f.route(routeList, f.serveList))
+	mux.HandleFunc("GET /containers/{id}/json", f.route(routeInspect, f.serveInspect))
+	mux.HandleFunc("GET /containers/{id}/logs", f.route(routeLogs, f.serveLogs))
+	mux.HandleFunc("GET /events", f.route(routeEvents, f.serveEvents))
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The client prefixes every path but /_ping with /v1.41.
+		if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {
+			r.URL.Path = m[1]
+		}
+		mux.ServeHTTP(w, r)
+	}))
+	return f
+}
+
+var versionPrefix = regexp.MustCompile(`^/v[0-9]+\.[0-9]+(/.*)$`)
+
+// host is the address for client.WithHost and the docker_host property.
+func (f *fakeDocker) host() string { return "tcp://" + f.srv.Listener.Addr().String() }
+
+// close ends every stream the fake serves, then the server. Its handlers
+// all return on f.closing, so Close does not wait on a follow stream.
+func (f *fakeDocker) close() {
+	select {
+	case <-f.closing:
+		return
+	default:
+	}
+	close(f.closing)
+	f.srv.Close()
+}
+
+// route counts a request and runs the handler a test planted, if any.
+func (f *fakeDocker) route(name string, def http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.counts[name]++
+		if id := r.PathValue("id"); id != "" {
+			f.counts[name+":"+id]++
+		}
+		h := f.overrides[name]
+		f.mu.Unlock()
+		if h == nil {
+			h = def
+		}
+		h(w, r)
+	}
+}
+
+// handle replaces a route's handler; nil restores the default one.
+func (f *fakeDocker) handle(route string, h http.HandlerFunc) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.overrides[route] = h
+}
+
+// count returns how many requests a route (or "logs:<id>", "list:<id>")
+// had.
+func (f *fakeDocker) count(key string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.counts[key]
+}
+
+func (f *fakeDocker) followStreams() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.following
+}
+
+func (f *fakeDocker) subscribers() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.subs)
+}
+
+// wakeLocked tells follow streams to look again.
+func (f *fakeDocker) wakeLocked() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// create adds a stopped container.
+func (f *fakeDocker) create(id, name string, tty bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.containers[id] = &fakeContainer{
+		id: id, name: name, image: "img-" + name, tty: tty,
+		labels: map[string]string{"app": name},
+	}
+	f.order = append(f.order, id)
+}
+
+// start runs the container and returns how many subscribers heard of it.
+func (f *fakeDocker) start(id string) int {
+	f.mu.Lock()
+	c := f.containers[id]
+	c.running = true
+	c.run++
+	f.wakeLocked()
+	f.mu.Unlock()
+	return f.emit(events.ActionStart, id, c.name, c.image)
+}
+
+// stop ends the container's follow streams and reports it dead.
+func (f *fakeDocker) stop(id string) {
+	f.mu.Lock()
+	c := f.containers[id]
+	c.running = false
+	f.wakeLocked()
+	f.mu.Unlock()
+	f.emit(events.ActionDie, id, c.name, c.image)
+}
+
+func (f *fakeDocker) rename(id, name string) {
+	f.mu.Lock()
+	c := f.containers[id]
+	c.name = name
+	f.mu.Unlock()
+	f.emit(events.ActionRename, id, name, c.image)
+}
+
+// log appends one whole line stamped now, and returns its timestamp.
+func (f *fakeDocker) log(id string, stream int, text string) time.Time {
+	ts := f.nextTS(id)
+	f.logAt(id, fakeEntry{ts: ts, stream: stream, text: text})
+	return ts
+}
+
+// nextTS is now, or just after the container's last entry if that is later,
+// so entries stamped by nextTS come in order.
+func (f *fakeDocker) nextTS(id string) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ts := time.Now().UTC()
+	if es := f.containers[id].entries; len(es) > 0 && !ts.After(es[len(es)-1].ts) {
+		ts = es[len(es)-1].ts.Add(time.Microsecond)
+	}
+	return ts
+}
+
+// logAt appends an entry as given, for tests that choose timestamps.
+func (f *fakeDocker) logAt(id string, e fakeEntry) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.containers[id]
+	c.entries = append(c.entries, e)
+	f.wakeLocked()
+}
+
+// emit sends an event to the subscribers of /events; like the daemon, it
+// drops it for a subscriber that is not keeping up, and when there is none.
+// It returns how many subscribers got it.
+func (f *fakeDocker) emit(action events.Action, id, name, image string) int {
+	now := time.Now()
+	m := events.Message{
+		Type: events.ContainerEventType, Action: action,
+		Actor: events.Actor{ID: id, Attributes: map[string]string{"name": name, "image": image}},
+		Scope: "local", Time: now.Unix(), TimeNano: now.UnixNano(),
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for ch := range f.subs {
+		select {
+		case ch <- m:
+			n++
+		default:
+		}
+	}
+	return n
+}
+
+// barrier returns once the engine has handled every event sent before it:
+// it sends a start event for a container that does not exist and waits for
+// the list request the engine makes for it.
+func (f *fakeDocker) barrier(t *testing.T) {
+	t.Helper()
+	f.mu.Lock()
+	f.barriers++
+	id := fmt.Sprintf("barrier%d", f.barriers)
+	f.mu.Unlock()
+	f.emit(events.ActionStart, id, id, "none")
+	eventually(t, 5*time.Second, func() bool { return f.count(routeList+":"+id) > 0 })
+}
+
+// closeEvents ends every /events stream, as a daemon restart would.
+func (f *fakeDocker) closeEvents() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for ch := range f.subs {
+		close(ch)
+		delete(f.subs, ch)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers as the daemon does: the client turns 404 into an
+// errdefs.NotFound and 500 into a system error.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"message": msg})
+}
+
+func (f *fakeDocker) servePing(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("API-Version", "1.41")
+	w.Header().Set("OSType", "linux")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		w.Write([]byte("OK"))
+	}
+}
+
+func (f *fakeDocker) serveList(w http.ResponseWriter, r *http.Request) {
+	args, err := filters.FromJSON(r.URL.Query().Get("filters"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ids := args.Get("id")
+	all := r.URL.Query().Get("all") == "1" || r.URL.Query().Get("all") == "true"
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range ids {
+		f.counts[routeList+":"+id]++
+	}
+	out := []container.Summary{}
+	for _, id := range f.order {
+		c := f.containers[id]
+		if c == nil || !all && !c.running || len(ids) > 0 && !anyPrefix(ids, id) {
+			continue
+		}
+		state := "exited"
+		if c.running {
+			state = "running"
+		}
+		out = append(out, container.Summary{
+			ID: c.id, Names: []string{"/" + c.name}, Image: c.image, Labels: c.labels, State: state,
+		})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func anyPrefix(prefixes []string, s string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// lookup returns a copy of the container's description, or false.
+func (f *fakeDocker) lookup(id string) (fakeContainer, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[id]
+	if !ok {
+		return fakeContainer{}, false
+	}
+	return *c, true
+}
+
+func (f *fakeDocker) serveInspect(w http.ResponseWriter, r *http.Request) {
+	c, ok := f.lookup(r.PathValue("id"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "No such container: "+r.PathValue("id"))
+		return
+	}
+	writeJSON(w, http.StatusOK, inspectResponse(c))
+}
+
+func inspectResponse(c fakeContainer) container.InspectResponse {
+	return container.InspectResponse{
+		ContainerJSONBase: &container.ContainerJSONBase{
+			ID: c.id, Name: "/" + c.name, State: &container.State{Running: c.running},
+		},
+		Config: &container.Config{Image: c.image, Labels: c.labels, Tty: c.tty},
+	}
+}
+
+// logsQuery is what a logs request asks for.
+type logsQuery struct {
+	since                  time.Time
+	follow, stdout, stderr bool
+	timestamps             bool
+}
+
+func parseLogsQuery(r *http.Request) (logsQuery, error) {
+	q := r.URL.Query()
+	on := func(k string) bool { v := q.Get(k); return v == "1" || v == "true" }
+	lq := logsQuery{follow: on("follow"), stdout: on("stdout"), stderr: on("stderr"), timestamps: on("timestamps")}
+	if s := q.Get("since"); s != "" {
+		sec, frac, _ := strings.Cut(s, ".")
+		secs, err := strconv.ParseInt(sec, 10, 64)
+		if err != nil {
+			return lq, fmt.Errorf("bad since %q", s)
+		}
+		var nsec int64
+		if frac != "" {
+			frac = (frac + "000000000")[:9]
+			if nsec, err = strconv.ParseInt(frac, 10, 64); err != nil {
+				return lq, fmt.Errorf("bad since %q", s)
+			}
+		}
+		lq.since = time.Unix(secs, nsec)
+	}
+	return lq, nil
+}
+
+// encode appends the entries q selects, in the stream's wire form: 8-byte
+// frame headers, or raw bytes for a TTY container.
+func (q logsQuery) encode(dst []byte, tty bool, es []fakeEntry) []byte {
+	for _, e := range es {
+		if !q.since.IsZero() && e.ts.Before(q.since) { // since is inclusive
+			continue
+		}
+		if !tty && (e.stream == 1 && !q.stdout || e.stream == 2 && !q.stderr) {
+			continue
+		}
+		var p []byte
+		if q.timestamps {
+			p = append(e.ts.UTC().AppendFormat(p, rfc3339NanoFixed), ' ')
+		}
+		p = append(p, e.text...)
+		switch {
+		case e.partial:
+		case tty:
+			p = append(p, '\r', '\n')
+		default:
+			p = append(p, '\n')
+		}
+		if !tty {
+			dst = appendFrameHeader(dst, e.stream, len(p))
+		}
+		dst = append(dst, p...)
+	}
+	return dst
+}
+
+func appendFrameHeader(dst []byte, stream, size int) []byte {
+	return binary.BigEndian.AppendUint32(append(dst, byte(stream), 0, 0, 0), uint32(size))
+}
+
+// snapshot returns the container's entries from index next on, its run and
+// state, and the channel closed at the next change.
+func (f *fakeDocker) snapshot(id string, next int) (es []fakeEntry, n, run int, running bool, changed chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.containers[id]
+	// Entries are never modified once appended: the slice can be read
+	// outside the lock.
+	return c.entries[next:], len(c.entries), c.run, c.running, f.changed
+}
+
+// serveLogs writes the entries asked for and, with follow, every entry
+// appended later until the container stops, the client goes or the fake
+// closes.
+func (f *fakeDocker) serveLogs(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	c, ok := f.lookup(id)
+	if !ok {
+		writeError(w, http.StatusNotFound, "No such container: "+id)
+		return
+	}
+	q, err := parseLogsQuery(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if c.tty {
+		w.Header().Set("Content-Type", "application/vnd.docker.raw-stream")
+	} else {
+		w.Header().Set("Content-Type", "application/vnd.docker.multiplexed-stream")
+	}
+	w.WriteHeader(http.StatusOK)
+	flusher := w.(http.Flusher)
+	flusher.Flush()
+	if q.follow {
+		f.mu.Lock()
+		f.following++
+		f.mu.Unlock()
+		defer func() {
+			f.mu.Lock()
+			f.following--
+			f.mu.Unlock()
+		}()
+	}
+	next, firstRun := 0, -1
+	var buf []byte
+	for {
+		es, n, run, running, changed := f.snapshot(id, next)
+		next = n
+		if firstRun < 0 {
+			firstRun = run
+		}
+		if buf = q.encode(buf[:0], c.tty, es); len(buf) > 0 {
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+			flusher.Flush()
+		}
+		if !q.follow || !running || run != firstRun {
+			return
+		}
+		select {
+		case <-changed:
+		case <-r.Context().Done():
+			return
+		case <-f.closing:
+			return
+		}
+	}
+}
+
+func (f *fakeDocker) serveEvents(w http.ResponseWriter, r *http.Request) {
+	ch := make(chan events.Message, 64)
+	f.mu.Lock()
+	f.subs[ch] = struct{}{}
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.subs, ch)
+		f.mu.Unlock()
+	}()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	flusher := w.(http.Flusher)
+	flusher.Flush()
+	enc := json.NewEncoder(w)
+	for {
+		select {
+		case m, ok := <-ch:
+			if !ok {
+				return // closeEvents
+			}
+			if enc.Encode(m) != nil {
+				return
+			}
+			flusher.Flush()
+		case <-r.Context().Done():
+			return
+		case <-f.closing:
+			return
+		}
+	}
+}

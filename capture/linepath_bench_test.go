@@ -1,0 +1,109 @@
+package capture
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"docker_logs/capture/logstream"
+	"docker_logs/capture/metrics"
+	"docker_logs/capture/record"
+)
+
+// lpLoopReader serves a prebuilt stream over and over, like a daemon that
+// never runs out of lines, without allocating.
+type lpLoopReader struct {
+	data []byte
+	off  int
+}
+
+func (r *lpLoopReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], r.data[r.off:])
+		n += c
+		r.off = (r.off + c) % len(r.data)
+	}
+	return n, nil
+}
+
+// lpStream builds a multiplexed logs stream (timestamps=1) of n stdout lines
+// of size bytes each, without their newline.
+func lpStream(n, size int) []byte {
+	var out []byte
+	ts := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i := 1; i <= n; i++ {
+		prefix := fmt.Sprintf("seq=%d stream=stdout id=bench len=%d ", i, size)
+		line := prefix + strings.Repeat("x", size-len(prefix))
+		payload := ts.Add(time.Duration(i)*time.Microsecond).Format("2006-01-02T15:04:05.000000000Z07:00") + " " + line + "\n"
+		var h [8]byte
+		h[0] = byte(logstream.Stdout)
+		binary.BigEndian.PutUint32(h[4:], uint32(len(payload)))
+		out = append(append(out, h[:]...), payload...)
+	}
+	return out
+}
+
+// BenchmarkLinePath measures everything the plugin does per line except the
+// network: frame parsing (logstream.Reader), reassembly (Assembler), the
+// position, record encoding, the engine's buffer, and the collect that copies
+// the buffer into memory standing in for Fluent Bit's (C) buffer. One op is
+// one 100-byte line.
+func BenchmarkLinePath(b *testing.B) {
+	const (
+		lineSize     = 100
+		limit        = 16 << 20 // buffer_max_size's default
+		collectEvery = 8192     // lines per collect: about 2 MiB of records
+	)
+	src := &lpLoopReader{data: lpStream(4096, lineSize)}
+	id := strings.Repeat("0123456789abcdef", 4)
+	enc := record.NewEncoder(record.Container{ID: id, Name: "bench-linepath-0", Image: "docker-logs-test:latest"}, nil)
+	r := logstream.NewReader(src, false, 1<<20+logstream.ChunkSize)
+	asm := logstream.NewAssembler(1 << 20)
+	buf := newBuffer(limit, metrics.NewInput("bench_linepath", true))
+	cmem := make([]byte, limit) // stands in for the C buffer the plugin mallocs
+	handOver := func(d []byte) { copy(cmem, d) }
+	ctx := context.Background()
+	var read Position
+	skip := newSkipper(read)
+	scratch := make([]byte, 0, 1024)
+
+	step := func(i int) {
+		e, err := r.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !e.TSValid || skip.skip(e.TS) {
+			b.Fatal("entry without a timestamp or skipped")
+		}
+		read.advance(e.TS)
+		line, ok := asm.Add(e)
+		if !ok {
+			b.Fatal("partial line")
+		}
+		scratch = enc.Append(scratch[:0], line.TS, line.Stream.String(), line.Msg, line.Truncated)
+		if err := buf.add(ctx, scratch, line.Stream, len(line.Msg), id, read, !asm.Pending()); err != nil {
+			b.Fatal(err)
+		}
+		if i%collectEvery == 0 {
+			buf.collect(handOver)
+		}
+	}
+	// One collect cycle first, so the reader's and the buffer's memory is
+	// in place: what follows is the steady state.
+	for i := 1; i <= collectEvery; i++ {
+		step(i)
+	}
+
+	b.SetBytes(lineSize)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 1; i <= b.N; i++ {
+		step(i)
+	}
+	buf.collect(handOver)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/line")
+}

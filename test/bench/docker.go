@@ -1,0 +1,384 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+)
+
+// benchLabel marks every container the bench creates, with the run's ID.
+const benchLabel = "docker-logs-bench"
+
+type bench struct {
+	o             options
+	runID         string
+	cli           *client.Client
+	serverVersion string
+	dockerdPID    int    // 0: not found
+	binDir        string // the private copies of the host and the plugin
+
+	mu    sync.Mutex
+	ids   map[string]bool   // containers created and not removed
+	hosts map[*hostRun]bool // hosts running
+}
+
+func newBench(ctx context.Context, o options) (*bench, error) {
+	for _, f := range []string{o.host, o.plugin} {
+		if _, err := os.Stat(f); err != nil {
+			return nil, fmt.Errorf("%s missing: run make build host first", f)
+		}
+	}
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ver, err := cli.ServerVersion(pctx)
+	if err != nil {
+		return nil, fmt.Errorf("no Docker engine answers (scripts/dockerd.sh start): %w", err)
+	}
+	if _, err := cli.ImageInspect(pctx, o.image); err != nil {
+		return nil, fmt.Errorf("image %s: %w (make image-test)", o.image, err)
+	}
+	// Run private copies, so that a rebuild during the run (other people
+	// work in this tree) cannot change what is measured between rounds.
+	dir, err := os.MkdirTemp("", "docker-logs-bench-bin-")
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range []*string{&o.host, &o.plugin} {
+		dst := filepath.Join(dir, filepath.Base(*p))
+		if err := copyFile(*p, dst); err != nil {
+			return nil, err
+		}
+		*p = dst
+	}
+	return &bench{
+		o: o, binDir: dir, runID: fmt.Sprintf("%06x", time.Now().UnixMilli()&0xffffff), cli: cli,
+		serverVersion: ver.Version, dockerdPID: findDockerd(),
+		ids: map[string]bool{}, hosts: map[*hostRun]bool{},
+	}, nil
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: %s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+func absPath(p string) (string, error) { return filepath.Abs(p) }
+
+func copyFile(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, 0o755)
+}
+
+// loadavg returns the first three fields of /proc/loadavg.
+func loadavg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "n/a"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "n/a"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// startContainers creates and starts one logger container per name,
+// o.scaleParallel at a time, and returns their IDs in the order of names.
+func (b *bench) startContainers(ctx context.Context, names []string, loggerArgs ...string) ([]string, error) {
+	ids := make([]string, len(names))
+	err := parallel(len(names), b.o.scaleParallel, func(i int) error {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		resp, err := b.cli.ContainerCreate(cctx,
+			&container.Config{Image: b.o.image, Cmd: loggerArgs, Labels: map[string]string{benchLabel: b.runID}},
+			&container.HostConfig{NetworkMode: "none"}, nil, nil, names[i])
+		if err != nil {
+			return fmt.Errorf("create %s: %w", names[i], err)
+		}
+		b.mu.Lock()
+		b.ids[resp.ID] = true
+		b.mu.Unlock()
+		ids[i] = resp.ID
+		if err := b.cli.ContainerStart(cctx, resp.ID, container.StartOptions{}); err != nil {
+			return fmt.Errorf("start %s: %w", names[i], err)
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// removeContainers force-removes containers, o.scaleParallel at a time.
+func (b *bench) removeContainers(ids []string) error {
+	return parallel(len(ids), b.o.scaleParallel, func(i int) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		err := b.cli.ContainerRemove(ctx, ids[i], container.RemoveOptions{Force: true})
+		if err != nil && !strings.Contains(err.Error(), "No such container") {
+			return fmt.Errorf("remove %.12s: %w", ids[i], err)
+		}
+		b.mu.Lock()
+		delete(b.ids, ids[i])
+		b.mu.Unlock()
+		return nil
+	})
+}
+
+// cleanup kills the hosts still running and removes every container of
+// this run, those it knows and any other with its label.
+func (b *bench) cleanup() {
+	b.mu.Lock()
+	for h := range b.hosts {
+		h.cmd.Process.Kill()
+	}
+	var ids []string
+	for id := range b.ids {
+		ids = append(ids, id)
+	}
+	b.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	list, err := b.cli.ContainerList(ctx, container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", benchLabel+"="+b.runID))})
+	if err == nil {
+		for _, c := range list {
+			if !b.ids[c.ID] {
+				ids = append(ids, c.ID)
+			}
+		}
+	}
+	os.RemoveAll(b.binDir)
+	if len(ids) > 0 {
+		b.logf("cleanup: removing %d containers", len(ids))
+		if err := b.removeContainers(ids); err != nil {
+			b.logf("cleanup: %v", err)
+		}
+	}
+}
+
+// parallel runs f(0..n-1), at most width at a time, and returns the first
+// error; after an error no new call starts.
+func parallel(n, width int, f func(i int) error) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	sem := make(chan struct{}, width)
+	for i := 0; i < n; i++ {
+		mu.Lock()
+		stop := first != nil
+		mu.Unlock()
+		if stop {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := f(i); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+var seqRe = regexp.MustCompile(`seq=(\d+) `)
+
+// lastSeq returns the sequence number of a container's last log line
+// (docker logs --tail 1), or 0 when it has none yet.
+func (b *bench) lastSeq(ctx context.Context, id string) (int, error) {
+	rc, err := b.cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: "1"})
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return 0, err
+	}
+	// Multiplexed: 8-byte headers, then the payload.
+	var text []byte
+	for len(data) >= 8 {
+		n := int(binary.BigEndian.Uint32(data[4:8]))
+		if 8+n > len(data) {
+			break
+		}
+		text = append(text, data[8:8+n]...)
+		data = data[8+n:]
+	}
+	m := seqRe.FindSubmatch(text)
+	if m == nil {
+		return 0, nil
+	}
+	return strconv.Atoi(string(m[1]))
+}
+
+// waitWritten waits until every container's last line is seq=lines.
+func (b *bench) waitWritten(ctx context.Context, ids []string, lines int) error {
+	deadline := time.Now().Add(b.o.timeout)
+	for _, id := range ids {
+		for {
+			seq, err := b.lastSeq(ctx, id)
+			if err != nil {
+				return fmt.Errorf("logs of %.12s: %w", id, err)
+			}
+			if seq == lines {
+				break
+			}
+			if seq > lines {
+				return fmt.Errorf("container %.12s wrote seq=%d, more than %d", id, seq, lines)
+			}
+			info, err := b.cli.ContainerInspect(ctx, id)
+			if err != nil {
+				return fmt.Errorf("inspect %.12s: %w", id, err)
+			}
+			if !info.State.Running {
+				return fmt.Errorf("container %.12s stopped (exit code %d) after seq=%d of %d", id, info.State.ExitCode, seq, lines)
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("container %.12s at seq=%d of %d after %v", id, seq, lines, b.o.timeout)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// findDockerd returns the PID of dockerd, or 0.
+func findDockerd() int {
+	if data, err := os.ReadFile("/var/run/docker.pid"); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && procComm(pid) == "dockerd" {
+			return pid
+		}
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && procComm(pid) == "dockerd" {
+			return pid
+		}
+	}
+	return 0
+}
+
+func procComm(pid int) string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(data))
+}
+
+// clkTck is sysconf(_SC_CLK_TCK), 100 on Linux.
+const clkTck = 100
+
+// procCPU returns utime+stime of pid from /proc/<pid>/stat, or -1.
+func procCPU(pid int) time.Duration {
+	if pid == 0 {
+		return -1
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// Fields after the command name (which may hold spaces) start at 3.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return time.Duration(ut+st) * time.Second / clkTck
+}
+
+// selfUsage returns this process's CPU time and peak RSS (KiB).
+func selfUsage() (time.Duration, int64) {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return tv(ru.Utime) + tv(ru.Stime), ru.Maxrss
+}
+
+func tv(t syscall.Timeval) time.Duration {
+	return time.Duration(t.Sec)*time.Second + time.Duration(t.Usec)*time.Microsecond
+}
+
+// frameBytes is what the logs API sends per line with timestamps=1: the
+// 8-byte frame header, RFC3339Nano with 9 fixed digits (30 bytes), a
+// space, the line and its newline.
+func frameBytes(lineSize int) int64 { return int64(8 + 30 + 1 + lineSize + 1) }
+
+// runA reads every load container's log once, concurrently, and discards it.
+func (b *bench) runA(ctx context.Context, ids []string) (sideResult, error) {
+	want := int64(b.o.lines) * frameBytes(b.o.lineSize)
+	d0 := procCPU(b.dockerdPID)
+	c0, _ := selfUsage()
+	start := time.Now()
+	actx, cancel := context.WithTimeout(ctx, b.o.timeout)
+	defer cancel()
+	err := parallel(len(ids), len(ids), func(i int) error {
+		rc, err := b.cli.ContainerLogs(actx, ids[i], container.LogsOptions{
+			ShowStdout: true, ShowStderr: true, Timestamps: true, Follow: false})
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		n, err := io.Copy(io.Discard, rc)
+		if err != nil {
+			return err
+		}
+		if n != want {
+			return fmt.Errorf("container %.12s: read %d bytes, want %d (%d lines of %d bytes)", ids[i], n, want, b.o.lines, frameBytes(b.o.lineSize))
+		}
+		return nil
+	})
+	wall := time.Since(start)
+	c1, rss := selfUsage()
+	d1 := procCPU(b.dockerdPID)
+	if err != nil {
+		return sideResult{}, err
+	}
+	return sideResult{wall: wall, cpu: c1 - c0, dockerdCPU: cpuDelta(d0, d1), rssKiB: rss}, nil
+}
+
+func cpuDelta(d0, d1 time.Duration) time.Duration {
+	if d0 < 0 || d1 < 0 {
+		return -1
+	}
+	return d1 - d0
+}

@@ -1,0 +1,418 @@
+// Command bench measures the docker_logs plugin against the real Docker
+// engine and prints a table with ratios (make bench; make bench-smoke runs a
+// tiny version that only proves it works).
+//
+// Phase 1 starts -containers containers of the test image
+// (docker-logs-test:latest), each writing -lines numbered lines of
+// -line-size bytes as fast as it can and then idling, and waits until every
+// container's last line is in its log.
+//
+// Phase 2 alternates, over -rounds rounds, two ways of reading all those
+// lines back:
+//
+//   - A, the baseline: one raw reader per container of the logs API
+//     (follow=0, timestamps=1, stdout and stderr), in this process with the
+//     Docker Go client, copying the body to io.Discard: the daemon's own
+//     limit.
+//   - B: the plugin (build/in_docker_logs.so) in the project's Fluent Bit
+//     host (build/fbhost) with read_from_head on, include_names
+//     bench-<run>-*, -q and -m containers*lines, so the host runs its exit
+//     sequence as soon as every line was counted. buffer_max_size and the
+//     host's collect tick (-buffer-max-size, -tick) are printed: at Fluent
+//     Bit's 1 s tick an instance hands over at most buffer_max_size a second
+//     and the last tick adds up to a second.
+//
+// For each side it reports the median wall time, lines/s and MB/s (of log
+// line bytes, 1 MB = 10^6 bytes), the reading process's CPU-seconds per
+// million lines (A: this process, from getrusage; B: the host process), the
+// CPU-seconds dockerd spent meanwhile (/proc/<dockerd>/stat), the peak RSS,
+// and the ratio B/A of the median wall times.
+//
+// Phase 3 (scale) starts the host with metrics on a free loopback port,
+// starts -scale-containers idle containers (-scale-parallel at a time), waits
+// until a stream is open for each, follows them for -scale-duration and
+// prints the goroutines, FDs and RSS the host holds per container (the
+// difference of /metrics before the containers and after, divided by their
+// number).
+//
+// Phase 4 (latency) starts the host at Fluent Bit's real tick (-latency-tick)
+// printing records, then one container writing -latency-rate lines a second
+// for -latency-duration, and reports p50, p99 and max of recv - time (when the
+// collect returned minus Docker's timestamp of the line).
+//
+// A phase whose size is 0 is skipped. The program never fails on a time: it
+// exits 1 only when something did not work (a container failed, the host
+// exited badly or timed out, a count did not match). Every container it
+// creates is named bench-<run>-..., labelled docker-logs-bench=<run>, and
+// removed at the end, on error and on SIGINT/SIGTERM.
+//
+// Usage (from the repository root, after make build host image-test):
+//
+//	go run ./test/bench [-containers 4] [-lines 250000] [-rounds 3] ...
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	containers int
+	lines      int
+	lineSize   int
+	rounds     int
+	bufferMax  string
+	tick       time.Duration
+
+	scaleContainers int
+	scaleDuration   time.Duration
+	scaleParallel   int
+
+	latencyDuration time.Duration
+	latencyRate     int
+	latencyTick     time.Duration
+
+	host, plugin, image string
+	timeout             time.Duration
+}
+
+func parseFlags() options {
+	var o options
+	flag.IntVar(&o.containers, "containers", 4, "phase 2: containers read concurrently")
+	flag.IntVar(&o.lines, "lines", 250000, "phase 2: lines each container writes")
+	flag.IntVar(&o.lineSize, "line-size", 100, "bytes per line, without the newline")
+	flag.IntVar(&o.rounds, "rounds", 3, "phase 2: rounds of A then B (0 skips phases 1 and 2)")
+	flag.StringVar(&o.bufferMax, "buffer-max-size", "64M", "phase 2 B: the plugin's buffer_max_size")
+	flag.DurationVar(&o.tick, "tick", 100*time.Millisecond, "phase 2 B: the host's collect tick (Fluent Bit's is 1s)")
+	flag.IntVar(&o.scaleContainers, "scale-containers", 200, "phase 3: idle containers followed (0 skips)")
+	flag.DurationVar(&o.scaleDuration, "scale-duration", 60*time.Second, "phase 3: how long they are followed with every stream open")
+	flag.IntVar(&o.scaleParallel, "scale-parallel", 4, "containers created, started or removed at a time")
+	flag.DurationVar(&o.latencyDuration, "latency-duration", 10*time.Second, "phase 4: how long the container writes (0 skips)")
+	flag.IntVar(&o.latencyRate, "latency-rate", 200, "phase 4: lines per second")
+	flag.DurationVar(&o.latencyTick, "latency-tick", time.Second, "phase 4: the host's collect tick")
+	flag.StringVar(&o.host, "host", "build/fbhost", "the Fluent Bit host")
+	flag.StringVar(&o.plugin, "plugin", "build/in_docker_logs.so", "the plugin")
+	flag.StringVar(&o.image, "image", envOr("TEST_IMAGE", "docker-logs-test:latest"), "the test logger image")
+	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "longest wait for any one step before it counts as failed")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fail(fmt.Errorf("unexpected arguments %q", flag.Args()))
+	}
+	switch {
+	case o.rounds > 0 && (o.containers < 1 || o.lines < 1):
+		fail(errors.New("-containers and -lines must be at least 1"))
+	case o.tick < time.Millisecond || o.latencyTick < time.Millisecond:
+		fail(errors.New("-tick and -latency-tick must be at least 1ms"))
+	case o.scaleParallel < 1:
+		fail(errors.New("-scale-parallel must be at least 1"))
+	case o.latencyDuration > 0 && o.latencyRate < 1:
+		fail(errors.New("-latency-rate must be at least 1"))
+	}
+	for _, p := range []*string{&o.host, &o.plugin} {
+		abs, err := absPath(*p)
+		if err != nil {
+			fail(err)
+		}
+		*p = abs
+	}
+	return o
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "bench: FAILED:", err)
+	os.Exit(1)
+}
+
+func main() {
+	o := parseFlags()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	b, err := newBench(ctx, o)
+	if err != nil {
+		fail(err)
+	}
+	rep, err := b.run(ctx)
+	b.cleanup()
+	if err == nil && ctx.Err() != nil {
+		err = errors.New("interrupted")
+	}
+	if rep != nil {
+		rep.total = time.Since(start)
+		rep.print(os.Stdout)
+	}
+	if err != nil {
+		fail(err)
+	}
+}
+
+// sideResult is one run of A or B.
+type sideResult struct {
+	wall       time.Duration
+	cpu        time.Duration // of the reading process
+	dockerdCPU time.Duration // -1: unknown
+	rssKiB     int64
+	startup    time.Duration // B: until the host printed that the instance runs
+}
+
+type report struct {
+	o       options
+	runID   string
+	ncpu    int
+	version string
+	load    [2]string // load average at the start and the end
+	total   time.Duration
+
+	writeTime time.Duration
+	a, b      []sideResult
+
+	scale *scaleResult
+	lat   *latencyResult
+}
+
+type scaleResult struct {
+	n                         int
+	before, after             map[string]float64
+	dur                       time.Duration
+	startTime                 time.Duration
+	goroutines, fds, rssBytes float64 // per container
+}
+
+type latencyResult struct {
+	lines          int
+	p50, p99, pmax time.Duration
+}
+
+func (b *bench) run(ctx context.Context) (*report, error) {
+	o := b.o
+	rep := &report{o: o, runID: b.runID, ncpu: runtime.NumCPU(), version: b.serverVersion}
+	rep.load[0] = loadavg()
+	defer func() { rep.load[1] = loadavg() }()
+	b.logf("run %s: dockerd %s (pid %d), %d CPUs", b.runID, b.serverVersion, b.dockerdPID, rep.ncpu)
+	if o.rounds > 0 {
+		if err := b.throughput(ctx, rep); err != nil {
+			return rep, err
+		}
+	}
+	if o.scaleContainers > 0 {
+		s, err := b.scale(ctx)
+		rep.scale = s
+		if err != nil {
+			return rep, err
+		}
+	}
+	if o.latencyDuration > 0 {
+		l, err := b.latency(ctx)
+		rep.lat = l
+		if err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// throughput runs phases 1 and 2.
+func (b *bench) throughput(ctx context.Context, rep *report) error {
+	o := b.o
+	b.logf("phase 1: %d containers writing %d lines of %d bytes each", o.containers, o.lines, o.lineSize)
+	names := make([]string, o.containers)
+	for i := range names {
+		names[i] = fmt.Sprintf("bench-%s-load-%d", b.runID, i)
+	}
+	start := time.Now()
+	ids, err := b.startContainers(ctx, names, "-n", strconv.Itoa(o.lines), "-size", strconv.Itoa(o.lineSize), "-rate", "0", "-after", "idle")
+	if err != nil {
+		return err
+	}
+	if err := b.waitWritten(ctx, ids, o.lines); err != nil {
+		return err
+	}
+	rep.writeTime = time.Since(start)
+	b.logf("phase 1: %d lines written in %.1fs", o.containers*o.lines, rep.writeTime.Seconds())
+
+	b.logf("phase 2: %d rounds of A (raw logs API readers) and B (the plugin in the host: -T %d, buffer_max_size %s)",
+		o.rounds, o.tick.Milliseconds(), o.bufferMax)
+	for r := 1; r <= o.rounds; r++ {
+		runtime.GC()
+		a, err := b.runA(ctx, ids)
+		if err != nil {
+			return fmt.Errorf("round %d A: %w", r, err)
+		}
+		rep.a = append(rep.a, a)
+		b.logf("round %d A: %s", r, a.describe(o))
+		pb, err := b.runB(ctx)
+		if err != nil {
+			return fmt.Errorf("round %d B: %w", r, err)
+		}
+		rep.b = append(rep.b, pb)
+		b.logf("round %d B: %s", r, pb.describe(o))
+	}
+	b.logf("phase 2: removing the %d load containers", len(ids))
+	return b.removeContainers(ids)
+}
+
+func (s sideResult) describe(o options) string {
+	lines := float64(o.containers * o.lines)
+	d := "n/a"
+	if s.dockerdCPU >= 0 {
+		d = fmt.Sprintf("%.2fs", s.dockerdCPU.Seconds())
+	}
+	startup := ""
+	if s.startup > 0 {
+		startup = fmt.Sprintf(" (host start and plugin init %.3fs)", s.startup.Seconds())
+	}
+	return fmt.Sprintf("wall %.3fs%s, %.0f lines/s, cpu %.2fs, dockerd cpu %s, peak rss %.1f MiB",
+		s.wall.Seconds(), startup, lines/s.wall.Seconds(), s.cpu.Seconds(), d, float64(s.rssKiB)/1024)
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	n := len(s)
+	if n == 0 {
+		return 0
+	}
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// summary is a side's row: medians of wall, CPU and dockerd CPU, max RSS.
+type summary struct {
+	wall, cpu, dockerd time.Duration
+	rssKiB             int64
+}
+
+func summarize(rs []sideResult) summary {
+	var walls, cpus, ds []time.Duration
+	var s summary
+	for _, r := range rs {
+		walls, cpus = append(walls, r.wall), append(cpus, r.cpu)
+		if r.dockerdCPU >= 0 {
+			ds = append(ds, r.dockerdCPU)
+		}
+		s.rssKiB = max(s.rssKiB, r.rssKiB)
+	}
+	s.wall, s.cpu, s.dockerd = median(walls), median(cpus), -1
+	if len(ds) > 0 {
+		s.dockerd = median(ds)
+	}
+	return s
+}
+
+func (r *report) print(w io.Writer) {
+	o := r.o
+	fmt.Fprintf(w, "\n==== docker_logs bench, run %s: Docker %s, %d CPUs, %.0fs in all ====\n", r.runID, r.version, r.ncpu, r.total.Seconds())
+	fmt.Fprintf(w, "load average at start %s, at end %s (the machine is shared: other work adds noise)\n", r.load[0], r.load[1])
+	if len(r.a) > 0 && len(r.a) == len(r.b) {
+		lines := float64(o.containers * o.lines)
+		mb := lines * float64(o.lineSize) / 1e6
+		fmt.Fprintf(w, "throughput: %d containers x %d lines of %d bytes (%.0f MB of lines, written in %.1fs), %d rounds A B alternating, medians\n",
+			o.containers, o.lines, o.lineSize, mb, r.writeTime.Seconds(), len(r.a))
+		fmt.Fprintf(w, "  A: %d concurrent raw readers of the logs API (follow=0, timestamps=1, stdout+stderr), Docker Go client, io.Copy to io.Discard, in this process\n", o.containers)
+		fmt.Fprintf(w, "  B: the plugin in build/fbhost: read_from_head on, buffer_max_size %s, collect tick -T %d ms (Fluent Bit: 1000), -q, -m %d; wall = start to all lines counted\n",
+			o.bufferMax, o.tick.Milliseconds(), o.containers*o.lines)
+		fmt.Fprintf(w, "  cpu_s/Mlines: CPU of the reading process (A: this process, B: the host) per million lines; dockerd_cpu_s: dockerd's CPU during the run (other users of the engine included)\n")
+		fmt.Fprintf(w, "%-5s %12s %10s %7s %13s %14s %13s\n", "side", "median_wall", "lines/s", "MB/s", "cpu_s/Mlines", "dockerd_cpu_s", "peak_rss_MiB")
+		sa, sb := summarize(r.a), summarize(r.b)
+		for _, row := range []struct {
+			name string
+			s    summary
+		}{{"A", sa}, {"B", sb}} {
+			d := "n/a"
+			if row.s.dockerd >= 0 {
+				d = fmt.Sprintf("%.2f", row.s.dockerd.Seconds())
+			}
+			fmt.Fprintf(w, "%-5s %11.3fs %10.0f %7.1f %13.3f %14s %13.1f\n", row.name, row.s.wall.Seconds(),
+				lines/row.s.wall.Seconds(), mb/row.s.wall.Seconds(), row.s.cpu.Seconds()/(lines/1e6), d, float64(row.s.rssKiB)/1024)
+		}
+		ratio := sb.wall.Seconds() / sa.wall.Seconds()
+		fmt.Fprintf(w, "ratio B/A wall: %.2f\n", ratio)
+		fmt.Fprintf(w, "  rounds (wall s)  A: %s  B: %s\n", walls(r.a), walls(r.b))
+		var startups []time.Duration
+		for _, x := range r.b {
+			startups = append(startups, x.startup)
+		}
+		fmt.Fprintf(w, "  B's wall includes the host's start and the plugin's init: median %.3fs\n", median(startups).Seconds())
+		r.target(w, "ratio B/A wall <= 1.05", ratio <= 1.05, fmt.Sprintf("%.2f", ratio))
+		cpuPerM := sb.cpu.Seconds() / (lines / 1e6)
+		r.target(w, "plugin CPU <= 0.6 s per million lines", cpuPerM <= 0.6, fmt.Sprintf("%.3f", cpuPerM))
+	}
+	if s := r.scale; s != nil && s.after != nil {
+		fmt.Fprintf(w, "scale: %d idle containers followed for %.0fs with every stream open (containers started %d at a time in %.1fs), host at -T 1000\n",
+			s.n, s.dur.Seconds(), o.scaleParallel, s.startTime.Seconds())
+		fmt.Fprintf(w, "  %-28s %10s %9s %9s %15s %15s %16s\n", "", "goroutines", "open_fds", "rss_KiB",
+			"heap_alloc_KiB", "heap_inuse_KiB", "stack_inuse_KiB")
+		row := func(name string, m map[string]float64, div float64) {
+			fmt.Fprintf(w, "  %-28s %10.2f %9.2f %9.1f %15.1f %15.1f %16.1f\n", name,
+				m["go_goroutines"]/div, m["process_open_fds"]/div, m["process_resident_memory_bytes"]/1024/div,
+				m["go_memstats_heap_alloc_bytes"]/1024/div, m["go_memstats_heap_inuse_bytes"]/1024/div,
+				m["go_memstats_stack_inuse_bytes"]/1024/div)
+		}
+		row("before (no container)", s.before, 1)
+		row(fmt.Sprintf("after (%.0f streams active)", s.after["docker_logs_streams_active"]), s.after, 1)
+		diff := map[string]float64{}
+		for k, v := range s.after {
+			diff[k] = v - s.before[k]
+		}
+		row("per container", diff, float64(s.n))
+		r.target(w, "<= 3 goroutines per idle container", s.goroutines <= 3, fmt.Sprintf("%.2f", s.goroutines))
+		r.target(w, "< 64 KiB RSS per idle container", s.rssBytes < 64*1024, fmt.Sprintf("%.1f KiB", s.rssBytes/1024))
+	}
+	if l := r.lat; l != nil {
+		fmt.Fprintf(w, "latency: 1 container, %d lines at %d lines/s, host at -T %d (records printed); latency = recv - time\n",
+			l.lines, o.latencyRate, o.latencyTick.Milliseconds())
+		fmt.Fprintf(w, "  p50 %.3fs  p99 %.3fs  max %.3fs\n", l.p50.Seconds(), l.p99.Seconds(), l.pmax.Seconds())
+		r.target(w, fmt.Sprintf("p99 latency within the %v tick", o.latencyTick), l.p99 <= o.latencyTick, fmt.Sprintf("%.3fs", l.p99.Seconds()))
+	}
+}
+
+func walls(rs []sideResult) string {
+	var parts []string
+	for _, r := range rs {
+		parts = append(parts, fmt.Sprintf("%.3f", r.wall.Seconds()))
+	}
+	return strings.Join(parts, " ")
+}
+
+func (r *report) target(w io.Writer, what string, ok bool, got string) {
+	mark := "met"
+	if !ok {
+		mark = "MISSED"
+	}
+	fmt.Fprintf(w, "  target %-40s %-7s (%s)\n", what+":", mark, got)
+}
+
+// percentile returns the p-th percentile (nearest rank) of sorted ds.
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p/100*float64(len(ds)))) - 1
+	return ds[min(max(i, 0), len(ds)-1)]
+}
+
+func sortDurations(ds []time.Duration) {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+}
