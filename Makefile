@@ -54,7 +54,7 @@ alerts:
 	promtool check rules conf/prometheus-alerts.yml
 	promtool test rules conf/prometheus-alerts.test.yml
 
-test: vet unit alerts e2e
+test: vet unit alerts e2e bench-smoke
 
 fuzz:
 	$(GO) test ./capture/logstream -run '^$$' -fuzz FuzzReaderMux -fuzztime 30s

@@ -37,9 +37,13 @@ const (
 	headerLen = 8
 	// maxTimestampLen bounds the search for the space after a timestamp.
 	maxTimestampLen = 40
-	// initialBufSize holds one whole daemon frame (header, timestamp, chunk)
-	// so the common case never grows the buffer.
+	// initialBufSize holds one whole daemon frame (header, timestamp, chunk):
+	// the most a stream of ordinary lines ever needs.
 	initialBufSize = headerLen + maxTimestampLen + ChunkSize
+	// startBufSize is what a stream starts with; it grows toward
+	// initialBufSize only when long lines need it, so the many idle streams
+	// of a large host stay small.
+	startBufSize = 4096
 	// systemErr is the frame type the daemon uses for its own errors.
 	systemErr = 3
 )
@@ -93,8 +97,8 @@ func NewReader(src io.Reader, tty bool, maxEntry int) *Reader {
 // Reset starts reading a new stream, keeping the buffer.
 func (x *Reader) Reset(src io.Reader, tty bool) {
 	x.src, x.tty, x.r, x.w, x.err = src, tty, 0, 0, nil
-	if cap(x.buf) > 4*initialBufSize {
-		x.buf = nil // give back what one huge frame made us take
+	if cap(x.buf) > startBufSize {
+		x.buf = nil // give back what long lines made it grow to
 	}
 }
 
@@ -102,7 +106,7 @@ func (x *Reader) Reset(src io.Reader, tty bool) {
 // or io.ErrUnexpectedEOF when the stream stops inside a frame.
 func (x *Reader) Next() (Entry, error) {
 	if x.buf == nil {
-		x.buf = make([]byte, initialBufSize)
+		x.buf = make([]byte, startBufSize)
 	}
 	if x.tty {
 		return x.nextRaw()
@@ -247,9 +251,14 @@ func (x *Reader) fill() error {
 		x.r = 0
 	}
 	if x.w == len(x.buf) {
-		// Only reachable in raw mode with a full buffer; the callers bound
-		// what they look for well below the buffer size.
-		return ErrMalformed
+		// Only in raw mode, where a whole entry must fit: the callers bound
+		// what they look for below initialBufSize.
+		if len(x.buf) >= initialBufSize {
+			return ErrMalformed
+		}
+		nb := make([]byte, min(2*len(x.buf), initialBufSize))
+		copy(nb, x.buf[:x.w])
+		x.buf = nb
 	}
 	for i := 0; i < 100; i++ {
 		n, err := x.src.Read(x.buf[x.w:])
