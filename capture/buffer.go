@@ -142,6 +142,18 @@ func (b *buffer) seed(positions map[string]Position) {
 	}
 }
 
+// replace records positions handed over by an earlier engine.
+func (b *buffer) replace(positions map[string]Position) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for id, p := range positions {
+		b.delivered[id] = p
+	}
+	if len(positions) > 0 {
+		b.touch()
+	}
+}
+
 // forget drops a removed container's positions.
 func (b *buffer) forget(id string) {
 	b.mu.Lock()

@@ -17,15 +17,28 @@ func (e *Engine) loadCheckpoint() {
 	if warning != nil {
 		e.log.Warn(warning.Error())
 	}
-	e.initial = make(map[string]Position, len(saved))
 	for id, p := range saved {
 		e.initial[id] = Position(p)
 	}
-	e.dbSaved = when
+	e.resumedAt = when
 	e.buf.seed(e.initial)
 	if len(saved) > 0 {
 		e.log.Info("resuming from checkpoint", "db", e.cfg.DB, "containers", len(saved))
 	}
+}
+
+// ResumeFrom gives the engine the positions an earlier engine of the same
+// input handed over, when it stopped at the given time: a hot reload keeps
+// its place this way even without a checkpoint file. Call it before Start.
+// They win over the checkpoint's, which cannot be newer.
+func (e *Engine) ResumeFrom(positions map[string]Position, stopped time.Time) {
+	for id, p := range positions {
+		e.initial[id] = p
+	}
+	if stopped.After(e.resumedAt) {
+		e.resumedAt = stopped
+	}
+	e.buf.replace(positions)
 }
 
 // flushCheckpoints writes the delivered positions every db.flush_interval

@@ -33,8 +33,10 @@ type Engine struct {
 
 	started time.Time      // when Start ran: "now" for read_from_head off
 	db      *checkpoint.DB // nil without the db key
-	initial map[string]Position
-	dbSaved time.Time
+	// initial positions come from the checkpoint or an engine before this
+	// one (hot reload); resumedAt is when they were saved.
+	initial   map[string]Position
+	resumedAt time.Time
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -62,7 +64,7 @@ func New(cfg config.Config, docker Docker, log *slog.Logger, m *metrics.Input) *
 		cfg: cfg, docker: docker, log: log, metrics: m,
 		buf: newBuffer(cfg.BufferMaxSize, m),
 		ctx: ctx, cancel: cancel, exited: make(chan tailerExit),
-		resumed: resumed, live: map[*tailer]struct{}{},
+		resumed: resumed, live: map[*tailer]struct{}{}, initial: map[string]Position{},
 	}
 	if cfg.ExcludeSelf {
 		e.selfID = ownContainerID()
@@ -345,14 +347,14 @@ func (s *supervisor) list(ctx context.Context, f filters.Args) (map[string]bool,
 }
 
 // existedBefore reports whether a container found by the first listing, and
-// unknown to the checkpoint, is read from now: unless read_from_head is on,
-// and unless it was created after the checkpoint was saved (while the
-// plugin was down), when all of its lines are new.
+// without a saved position, is read from now: unless read_from_head is on,
+// and unless it was created after the positions were saved (while the
+// plugin was down or reloading), when all of its lines are new.
 func (s *supervisor) existedBefore(c container.Summary) bool {
 	if s.e.cfg.ReadFromHead {
 		return false
 	}
-	return s.e.db == nil || s.e.dbSaved.IsZero() || time.Unix(c.Created+1, 0).Before(s.e.dbSaved) // Created is in whole seconds
+	return s.e.resumedAt.IsZero() || time.Unix(c.Created+1, 0).Before(s.e.resumedAt) // Created is in whole seconds
 }
 
 func (s *supervisor) wanted(c container.Summary) bool {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 	"unsafe"
 
 	"docker_logs/capture"
@@ -38,7 +39,15 @@ var (
 	order []*instance
 	// pauses counts Pause calls not yet resumed (see FLBPluginInputPause).
 	pauses int
+	// carried holds, by instance name, where exited instances stopped: the
+	// Go runtime outlives a hot reload, so the new instances resume there.
+	carried = map[string]carriedPositions{}
 )
+
+type carriedPositions struct {
+	positions map[string]capture.Position
+	stopped   time.Time
+}
 
 //export FLBPluginPreRegister
 func FLBPluginPreRegister(hotReloading C.int) C.int { return 0 }
@@ -90,6 +99,12 @@ func FLBPluginInit(plugin unsafe.Pointer) C.int {
 	inst := &instance{name: cfg.InstanceName, key: C.malloc(1), docker: docker,
 		m: metrics.NewInput(cfg.InstanceName, cfg.MetricsContainerLabels)}
 	inst.engine = capture.New(cfg, docker, log, inst.m)
+	mu.Lock()
+	if c, ok := carried[cfg.InstanceName]; ok {
+		inst.engine.ResumeFrom(c.positions, c.stopped)
+		delete(carried, cfg.InstanceName)
+	}
+	mu.Unlock()
 	metrics.Shared.Serve(cfg.MetricsListen, cfg.InstanceName, inst.engine.Health, log)
 	inst.engine.Start()
 	p.context.remote_context = inst.key
@@ -207,7 +222,11 @@ func FLBPluginExit() C.int {
 	order, live, pauses = nil, map[unsafe.Pointer]*instance{}, 0
 	mu.Unlock()
 	stopAll(insts)
+	stopped := time.Now()
 	for _, inst := range insts {
+		mu.Lock()
+		carried[inst.name] = carriedPositions{inst.engine.Positions(), stopped}
+		mu.Unlock()
 		inst.docker.Close()
 		metrics.Shared.Forget(inst.name)
 		metrics.Shared.Release()

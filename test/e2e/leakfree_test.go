@@ -249,34 +249,46 @@ func TestContainerChurn(t *testing.T) {
 
 // 20 hot reloads in a row (SIGHUP: new register, old pre-exit and exit, new
 // init) leave goroutines and FDs at their first-cycle values, and with the
-// same db no line is lost or duplicated across them.
+// same db no line is lost or duplicated across them. Without a db, the
+// positions live on in the process across reloads.
 func TestHotReloads(t *testing.T) {
-	prefix := uniqueName(t)
-	addr := freeAddr(t)
-	db := filepath.Join(t.TempDir(), "docker_logs.db")
-	h := startHost(t, []string{"include_names=" + prefix + "-*", "db=" + db, "metrics_listen=" + addr})
-	ids := startLoggers(t, names(prefix, 3), nil, "-n", "0", "-rate", "100")
-	waitActive(t, addr, 3, 30*time.Second)
-	var first procStats
-	for i := 1; i <= 20; i++ {
-		n := len(h.Records())
-		h.cmd.Process.Signal(syscall.SIGHUP)
-		h.waitStderr(t, fmt.Sprintf("host: reload %d done", i), 20*time.Second)
-		waitActive(t, addr, 3, 20*time.Second)
-		h.waitRecords(t, 20*time.Second, "lines after the reload", func(r []Record) bool { return len(r) >= n+100 })
-		s := readProcStats(t, addr)
-		if i == 1 {
-			first = s
-		}
-		if i == 20 {
-			t.Logf("after reload 1: %+v; after reload 20: %+v", first, s)
-			if s.goroutines > first.goroutines+2 || s.fds > first.fds+2 {
-				t.Errorf("20 reloads grew goroutines %v -> %v, FDs %v -> %v", first.goroutines, s.goroutines, first.fds, s.fds)
+	for _, tc := range []struct {
+		name    string
+		db      bool
+		reloads int
+	}{{"with db", true, 20}, {"positions in memory", false, 5}} {
+		t.Run(tc.name, func(t *testing.T) {
+			prefix := uniqueName(t)
+			addr := freeAddr(t)
+			props := []string{"include_names=" + prefix + "-*", "metrics_listen=" + addr}
+			if tc.db {
+				props = append(props, "db="+filepath.Join(t.TempDir(), "docker_logs.db"))
 			}
-		}
+			h := startHost(t, props)
+			ids := startLoggers(t, names(prefix, 3), nil, "-n", "0", "-rate", "100")
+			waitActive(t, addr, 3, 30*time.Second)
+			var first procStats
+			for i := 1; i <= tc.reloads; i++ {
+				n := len(h.Records())
+				h.cmd.Process.Signal(syscall.SIGHUP)
+				h.waitStderr(t, fmt.Sprintf("host: reload %d done", i), 20*time.Second)
+				waitActive(t, addr, 3, 20*time.Second)
+				h.waitRecords(t, 20*time.Second, "lines after the reload", func(r []Record) bool { return len(r) >= n+100 })
+				s := readProcStats(t, addr)
+				if i == 1 {
+					first = s
+				}
+				if i == tc.reloads {
+					t.Logf("after reload 1: %+v; after reload %d: %+v", first, i, s)
+					if s.goroutines > first.goroutines+2 || s.fds > first.fds+2 {
+						t.Errorf("%d reloads grew goroutines %v -> %v, FDs %v -> %v", i, first.goroutines, s.goroutines, first.fds, s.fds)
+					}
+				}
+			}
+			stopContainers(t, ids...)
+			expectExactlyOnce(t, 60*time.Second, ids, h)
+		})
 	}
-	stopContainers(t, ids...)
-	expectExactlyOnce(t, 60*time.Second, ids, h)
 }
 
 // Two instances in one host with different include_names get disjoint,
