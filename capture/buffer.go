@@ -22,8 +22,9 @@ type buffer struct {
 	// room is closed, and replaced, whenever waiting tailers should look
 	// again: after a collect or a resume.
 	room chan struct{}
-	// positions in data, by container, committed when data is handed over.
-	pending   map[string]Position
+	// touched are the tailers' positions of records in data, made
+	// delivered when data is handed over.
+	touched   []*pendingPosition
 	delivered map[string]Position
 	// dirtySince is when delivered first changed after the last
 	// checkpoint write; zero when the checkpoint is current.
@@ -36,15 +37,24 @@ func newBuffer(limit int, m *metrics.Input) *buffer {
 	m.BufferLimit.Set(float64(limit))
 	return &buffer{
 		limit: limit, metrics: m, room: make(chan struct{}),
-		pending: map[string]Position{}, delivered: map[string]Position{},
+		delivered: map[string]Position{},
 	}
+}
+
+// pendingPosition is a tailer's newest position among the records waiting
+// in the buffer. Each tailer owns one, so a record costs no map update; its
+// fields are the buffer's, under its lock.
+type pendingPosition struct {
+	id     string
+	pos    Position
+	queued bool
 }
 
 // add appends one record of a line of lineLen bytes. With commit set, pos
 // becomes the container's delivered position once the record is handed over.
 // A record larger than the whole limit still goes in when the buffer is empty.
 func (b *buffer) add(ctx context.Context, rec []byte, stream logstream.Stream, lineLen int,
-	id string, pos Position, commit bool) error {
+	slot *pendingPosition, pos Position, commit bool) error {
 	for {
 		b.mu.Lock()
 		if !b.paused && (len(b.data)+len(rec) <= b.limit || len(b.data) == 0) {
@@ -52,7 +62,11 @@ func (b *buffer) add(ctx context.Context, rec []byte, stream logstream.Stream, l
 			b.records[stream]++
 			b.bytes[stream] += lineLen
 			if commit {
-				b.pending[id] = pos
+				slot.pos = pos
+				if !slot.queued {
+					slot.queued = true
+					b.touched = append(b.touched, slot)
+				}
 			}
 			b.metrics.BufferBytes.Set(float64(len(b.data)))
 			b.mu.Unlock()
@@ -83,10 +97,12 @@ func (b *buffer) collect(handOver func([]byte)) {
 	} else {
 		b.data = b.data[:0]
 	}
-	for id, p := range b.pending {
-		b.delivered[id] = p
-		delete(b.pending, id)
+	for i, slot := range b.touched {
+		b.delivered[slot.id] = slot.pos
+		slot.queued = false
+		b.touched[i] = nil
 	}
+	b.touched = b.touched[:0]
 	b.touch()
 	for s := range b.records {
 		if b.records[s] > 0 {
@@ -162,7 +178,15 @@ func (b *buffer) forget(id string) {
 		delete(b.delivered, id)
 		b.touch()
 	}
-	delete(b.pending, id)
+	kept := b.touched[:0]
+	for _, slot := range b.touched {
+		if slot.id == id {
+			slot.queued = false
+		} else {
+			kept = append(kept, slot)
+		}
+	}
+	b.touched = kept
 }
 
 func (b *buffer) touch() {

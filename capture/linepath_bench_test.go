@@ -60,6 +60,7 @@ func BenchmarkLinePath(b *testing.B) {
 	)
 	src := &lpLoopReader{data: lpStream(4096, lineSize)}
 	id := strings.Repeat("0123456789abcdef", 4)
+	slot := &pendingPosition{id: id}
 	enc := record.NewEncoder(record.Container{ID: id, Name: "bench-linepath-0", Image: "docker-logs-test:latest"}, nil)
 	r := logstream.NewReader(src, false, 1<<20+logstream.ChunkSize)
 	asm := logstream.NewAssembler(1 << 20)
@@ -85,7 +86,7 @@ func BenchmarkLinePath(b *testing.B) {
 			b.Fatal("partial line")
 		}
 		scratch = enc.Append(scratch[:0], line.TS, line.Stream.String(), line.Msg, line.Truncated)
-		if err := buf.add(ctx, scratch, line.Stream, len(line.Msg), id, read, !asm.Pending()); err != nil {
+		if err := buf.add(ctx, scratch, line.Stream, len(line.Msg), slot, read, !asm.Pending()); err != nil {
 			b.Fatal(err)
 		}
 		if i%collectEvery == 0 {

@@ -35,6 +35,7 @@ type tailer struct {
 	// with no other line unfinished: where the next stream resumes.
 	committed Position
 	read      Position
+	pending   pendingPosition // committed positions waiting in the buffer
 	reader    *logstream.Reader
 	asm       *logstream.Assembler
 	scratch   []byte
@@ -64,7 +65,7 @@ var (
 
 func newTailer(e *Engine, id string, from Position) *tailer {
 	return &tailer{
-		e: e, id: id, committed: from,
+		e: e, id: id, committed: from, pending: pendingPosition{id: id},
 		log: e.log.With("container_id", shortID(id)),
 		asm: logstream.NewAssembler(e.cfg.MaxLineSize),
 	}
@@ -226,7 +227,7 @@ func (t *tailer) consume(ctx context.Context, skip skipper) error {
 func (t *tailer) emit(ctx context.Context, line logstream.Line) error {
 	commit := !t.asm.Pending()
 	t.scratch = t.meta.Load().enc.Append(t.scratch[:0], line.TS, line.Stream.String(), line.Msg, line.Truncated)
-	if err := t.e.buf.add(ctx, t.scratch, line.Stream, len(line.Msg), t.id, t.read, commit); err != nil {
+	if err := t.e.buf.add(ctx, t.scratch, line.Stream, len(line.Msg), &t.pending, t.read, commit); err != nil {
 		return err
 	}
 	t.done[line.Stream] += t.cur[line.Stream]

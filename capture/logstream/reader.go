@@ -85,6 +85,7 @@ type Reader struct {
 	buf      []byte
 	r, w     int
 	err      error
+	stamps   timestampCache
 }
 
 // NewReader returns a Reader that rejects frames longer than maxEntry bytes.
@@ -139,16 +140,16 @@ func (x *Reader) nextFrame() (Entry, error) {
 	if kind == 2 {
 		e.Stream = Stderr
 	}
-	splitEntry(&e, payload)
+	x.splitEntry(&e, payload)
 	return e, nil
 }
 
 // splitEntry fills e from "TIMESTAMP message[\n]". A payload whose timestamp
 // cannot be read keeps all its bytes as the message, so nothing is lost.
-func splitEntry(e *Entry, payload []byte) {
+func (x *Reader) splitEntry(e *Entry, payload []byte) {
 	msg := payload
 	if sp := bytes.IndexByte(payload[:min(len(payload), maxTimestampLen)], ' '); sp > 0 {
-		if ts, err := ParseTimestamp(payload[:sp]); err == nil {
+		if ts, err := x.stamps.parse(payload[:sp]); err == nil {
 			e.TS, e.TSValid = ts, true
 			msg = payload[sp+1:]
 		}
@@ -182,7 +183,7 @@ func (x *Reader) nextRaw() (Entry, error) {
 	msgStart := x.r
 	e := Entry{Stream: TTY}
 	if sp > 0 {
-		if ts, err := ParseTimestamp(x.buf[x.r : x.r+sp]); err == nil {
+		if ts, err := x.stamps.parse(x.buf[x.r : x.r+sp]); err == nil {
 			e.TS, e.TSValid = ts, true
 			msgStart = x.r + sp + 1
 		}

@@ -42,6 +42,38 @@ func ParseTimestamp(b []byte) (int64, error) {
 	return t.UnixNano(), nil
 }
 
+// minuteLen is the length of "2006-01-02T15:04:", the part of a timestamp
+// that consecutive entries almost always share.
+const minuteLen = 17
+
+// timestampCache parses timestamps like ParseTimestamp, remembering the
+// minute of the last one in the daemon's fixed form, so that the next ones
+// cost only their seconds and nanoseconds.
+type timestampCache struct {
+	minute [minuteLen]byte
+	base   int64 // Unix nanoseconds at the start of that minute
+	valid  bool
+}
+
+func (c *timestampCache) parse(b []byte) (int64, error) {
+	fixed := len(b) == fixedLayoutLen && b[19] == '.' && b[29] == 'Z'
+	if fixed && c.valid && string(b[:minuteLen]) == string(c.minute[:]) {
+		sec, ok1 := digits(b[17:19])
+		nsec, ok2 := digits(b[20:29])
+		if ok1 && ok2 && sec < 60 {
+			return c.base + sec*1e9 + nsec, nil
+		}
+	}
+	ts, err := ParseTimestamp(b)
+	if err == nil && fixed {
+		sec, _ := digits(b[17:19])
+		nsec, _ := digits(b[20:29])
+		copy(c.minute[:], b[:minuteLen])
+		c.base, c.valid = ts-sec*1e9-nsec, true
+	}
+	return ts, err
+}
+
 func digits(b []byte) (int64, bool) {
 	var n int64
 	for _, c := range b {

@@ -216,3 +216,26 @@ func BenchmarkParseTimestamp(b *testing.B) {
 		})
 	}
 }
+
+// The cache that readers use agrees with ParseTimestamp on every input, in
+// any order: same minute, next minute, other forms, garbage.
+func TestTimestampCacheMatchesParse(t *testing.T) {
+	base := time.Date(2026, 11, 27, 9, 48, 59, 0, time.UTC)
+	var inputs []string
+	for i := 0; i < 2000; i++ {
+		ts := base.Add(time.Duration(i) * 7919 * time.Microsecond)
+		inputs = append(inputs, ts.Format("2006-01-02T15:04:05.000000000Z"))
+		if i%97 == 0 {
+			inputs = append(inputs, ts.Format(time.RFC3339Nano), "2026-11-27T09:48:6x.000000000Z",
+				"2026-11-27T09:48:60.000000000Z", ts.Format("2006-01-02T15:04:05.000000000Z")[:29]+"X")
+		}
+	}
+	var c timestampCache
+	for _, in := range inputs {
+		want, werr := ParseTimestamp([]byte(in))
+		got, gerr := c.parse([]byte(in))
+		if got != want || (werr == nil) != (gerr == nil) {
+			t.Fatalf("%q: cache gives %d, %v; ParseTimestamp %d, %v", in, got, gerr, want, werr)
+		}
+	}
+}
