@@ -279,11 +279,15 @@ func docker(t *testing.T, args ...string) string {
 // args, removed when the test ends, and returns its full ID.
 func runLogger(t *testing.T, name string, dockerArgs []string, loggerArgs ...string) string {
 	t.Helper()
-	args := append([]string{"run", "-d", "--network", "none", "--name", name, "--label", "docker-logs-e2e=1"}, dockerArgs...)
-	args = append(args, testImage)
-	id := docker(t, append(args, loggerArgs...)...)
+	id := docker(t, loggerRunArgs(name, dockerArgs, loggerArgs)...)
 	t.Cleanup(func() { exec.Command("docker", "rm", "-f", id).Run() })
 	return id
+}
+
+// loggerRunArgs are the docker arguments that start a test container.
+func loggerRunArgs(name string, dockerArgs, loggerArgs []string) []string {
+	args := append([]string{"run", "-d", "--network", "none", "--name", name, "--label", "docker-logs-e2e=1"}, dockerArgs...)
+	return append(append(args, testImage), loggerArgs...)
 }
 
 // uniqueName returns a container name prefix unique to this test run.

@@ -51,8 +51,7 @@ func startLoggers(t *testing.T, names []string, dockerArgs []string, loggerArgs 
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			args := append([]string{"run", "-d", "--network", "none", "--name", name, "--label", "docker-logs-e2e=1"}, dockerArgs...)
-			out, err := exec.Command("docker", append(append(args, testImage), loggerArgs...)...).CombinedOutput()
+			out, err := exec.Command("docker", loggerRunArgs(name, dockerArgs, loggerArgs)...).CombinedOutput()
 			if err != nil {
 				t.Errorf("docker run %s: %v\n%s", name, err, out)
 				return

@@ -158,7 +158,6 @@ func TestContainerSeriesFollowContainers(t *testing.T) {
 	addr, addrNoLabels := freeAddr(t), freeAddr(t)
 	startHost(t, []string{"include_names=" + prefix + "-*", "rotate_interval=1s", "metrics_listen=" + addr})
 	ids := startLoggers(t, names(prefix, 50), nil, "-n", "1")
-	seriesFor := func(fams map[string]int) int { return fams["named"] }
 	count := func(addr string) map[string]int {
 		out := map[string]int{}
 		f, ok := scrape(t, addr)["docker_logs_stream_rotations_total"]
@@ -178,12 +177,12 @@ func TestContainerSeriesFollowContainers(t *testing.T) {
 		}
 		return out
 	}
-	if !eventually(60*time.Second, func() bool { return seriesFor(count(addr)) == 50 }) {
-		t.Fatalf("%d rotation series for 50 containers", seriesFor(count(addr)))
+	if !eventually(60*time.Second, func() bool { return count(addr)["named"] == 50 }) {
+		t.Fatalf("%d rotation series for 50 containers", count(addr)["named"])
 	}
 	removeContainers(ids)
-	if !eventually(30*time.Second, func() bool { return seriesFor(count(addr)) == 0 }) {
-		t.Fatalf("%d rotation series left after removing the containers", seriesFor(count(addr)))
+	if !eventually(30*time.Second, func() bool { return count(addr)["named"] == 0 }) {
+		t.Fatalf("%d rotation series left after removing the containers", count(addr)["named"])
 	}
 
 	p2 := uniqueName(t)
