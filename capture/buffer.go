@@ -50,23 +50,21 @@ type pendingPosition struct {
 	queued bool
 }
 
-// add appends one record of a line of lineLen bytes. With commit set, pos
-// becomes the container's delivered position once the record is handed over.
-// A record larger than the whole limit still goes in when the buffer is empty.
+// add appends one record of a line of lineLen bytes; pos becomes the
+// container's delivered position once the record is handed over. A record
+// larger than the whole limit still goes in when the buffer is empty.
 func (b *buffer) add(ctx context.Context, rec []byte, stream logstream.Stream, lineLen int,
-	slot *pendingPosition, pos Position, commit bool) error {
+	slot *pendingPosition, pos Position) error {
 	for {
 		b.mu.Lock()
 		if !b.paused && (len(b.data)+len(rec) <= b.limit || len(b.data) == 0) {
 			b.data = append(b.data, rec...)
 			b.records[stream]++
 			b.bytes[stream] += lineLen
-			if commit {
-				slot.pos = pos
-				if !slot.queued {
-					slot.queued = true
-					b.touched = append(b.touched, slot)
-				}
+			slot.pos = pos
+			if !slot.queued {
+				slot.queued = true
+				b.touched = append(b.touched, slot)
 			}
 			b.metrics.BufferBytes.Set(float64(len(b.data)))
 			b.mu.Unlock()

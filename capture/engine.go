@@ -12,14 +12,15 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/events"
-	"github.com/docker/docker/api/types/filters"
-
 	"docker_logs/capture/checkpoint"
 	"docker_logs/capture/config"
 	"docker_logs/capture/metrics"
+	"docker_logs/capture/resume"
 )
+
+// Position is where a container's log was handed over up to (see package
+// resume, which decides how a stream resumes from it).
+type Position = resume.Position
 
 // Engine captures the logs of every matching container. Start it once; Stop
 // is idempotent and returns when every goroutine it started has ended.
@@ -32,6 +33,7 @@ type Engine struct {
 	selfID  string
 
 	started time.Time      // when Start ran: "now" for read_from_head off
+	catchUp time.Duration  // how long a stream may catch up on its position
 	db      *checkpoint.DB // nil without the db key
 	// initial positions come from the checkpoint or an engine before this
 	// one (hot reload); resumedAt is when they were saved.
@@ -65,6 +67,7 @@ func New(cfg config.Config, docker Docker, log *slog.Logger, m *metrics.Input) *
 		buf: newBuffer(cfg.BufferMaxSize, m),
 		ctx: ctx, cancel: cancel, exited: make(chan tailerExit),
 		resumed: resumed, live: map[*tailer]struct{}{}, initial: map[string]Position{},
+		catchUp: catchUpLimit(cfg.RotateInterval),
 	}
 	if cfg.ExcludeSelf {
 		e.selfID = ownContainerID()
@@ -148,284 +151,6 @@ func (e *Engine) waitRunning(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
-	}
-}
-
-// Positions returns each container's position as handed to Fluent Bit.
-func (e *Engine) Positions() map[string]Position { return e.buf.deliveredPositions() }
-
-type tailerExit struct {
-	id  string
-	pos Position
-}
-
-// tailerHandle is the supervisor's view of a running tailer.
-type tailerHandle struct {
-	t       *tailer
-	cancel  context.CancelFunc
-	restart bool // the container started again while the tailer was ending
-	gone    bool // the container was removed
-}
-
-// supervise discovers containers and owns the set of tailers: it alone
-// starts them, and it learns of their end through e.exited.
-func (e *Engine) supervise(ctx context.Context) {
-	s := &supervisor{
-		e: e, tailers: map[string]*tailerHandle{}, positions: map[string]Position{},
-		names: map[string]string{},
-	}
-	for id, p := range e.initial {
-		s.positions[id] = p
-	}
-	defer s.stopAll()
-	b := newBackoff(250*time.Millisecond, 10*time.Second)
-	up := true
-	for ctx.Err() == nil {
-		pctx, cancel := context.WithTimeout(ctx, inspectTimeout)
-		_, err := e.docker.Ping(pctx)
-		cancel()
-		if err != nil {
-			e.setDockerUp(false)
-			if up && ctx.Err() == nil {
-				e.log.Error("Docker daemon unreachable; retrying with backoff", "docker_host", e.cfg.DockerHost, "error", err)
-			}
-			up = false
-			if s.wait(ctx, &b) != nil {
-				return
-			}
-			continue
-		}
-		if !up {
-			e.log.Info("Docker daemon reachable again", "docker_host", e.cfg.DockerHost)
-		}
-		up = true
-		e.setDockerUp(true)
-		if s.watch(ctx) {
-			b.reset()
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		e.metrics.Reconnects.Inc()
-		if s.wait(ctx, &b) != nil {
-			return
-		}
-	}
-}
-
-type supervisor struct {
-	e       *Engine
-	tailers map[string]*tailerHandle
-	// positions of containers without a running tailer, to resume from,
-	// and the names their series carry.
-	positions map[string]Position
-	names     map[string]string
-	// listed is set once a first list has succeeded: containers seen by it
-	// existed before the plugin and are read from e.started, the time the
-	// plugin started (not of that list, which may come later), unless
-	// read_from_head is on.
-	listed bool
-}
-
-// wait sleeps for the backoff while still reaping tailers that end.
-func (s *supervisor) wait(ctx context.Context, b *backoff) error {
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- b.wait(wctx) }()
-	for {
-		select {
-		case err := <-done:
-			return err
-		case x := <-s.e.exited:
-			s.reap(ctx, x)
-		}
-	}
-}
-
-// watch follows the events stream and re-lists on a timer. It returns when
-// the events stream fails or ctx ends, reporting whether it had been up.
-func (s *supervisor) watch(ctx context.Context) (wasUp bool) {
-	e := s.e
-	ectx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	subscribed := time.Now()
-	msgs, errs := e.docker.Events(ectx, events.ListOptions{
-		Filters: filters.NewArgs(filters.Arg("type", string(events.ContainerEventType))),
-	})
-	// Subscribed first, listed second: nothing starts unseen in between.
-	if err := s.resync(ctx); err != nil {
-		return false
-	}
-	resync := time.NewTicker(e.cfg.ResyncInterval)
-	defer resync.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return true
-		case m := <-msgs:
-			s.handleEvent(ctx, m)
-		case err := <-errs:
-			if ctx.Err() == nil {
-				// docker_up follows the next ping, not the events stream.
-				e.metrics.Error(metrics.ReasonEvents)
-				e.log.Warn("Docker events stream ended; reconnecting", "error", err)
-			}
-			// A stream refused or closed at once was never up: back off
-			// rather than subscribe and list again four times a second.
-			return time.Since(subscribed) >= time.Second
-		case <-resync.C:
-			s.resync(ctx)
-		case x := <-e.exited:
-			s.reap(ctx, x)
-		}
-	}
-}
-
-func (s *supervisor) handleEvent(ctx context.Context, m events.Message) {
-	id := m.Actor.ID
-	switch m.Action {
-	case events.ActionStart:
-		if h, ok := s.tailers[id]; ok {
-			h.restart = true // its old stream is ending; follow the new run
-			return
-		}
-		s.list(ctx, filters.NewArgs(filters.Arg("id", id)))
-	case events.ActionRename:
-		if h, ok := s.tailers[id]; ok {
-			old := h.t.containerName()
-			h.t.rename(trimSlash(m.Actor.Attributes["name"]))
-			s.e.metrics.ForgetContainer(old)
-		}
-	case events.ActionDestroy:
-		s.forget(id)
-	}
-}
-
-// resync lists every container: it starts tailers for running ones that have
-// none and forgets the positions of containers that no longer exist.
-func (s *supervisor) resync(ctx context.Context) error {
-	ids, err := s.list(ctx, filters.NewArgs())
-	if err != nil {
-		return err
-	}
-	for id := range s.positions {
-		if _, ok := ids[id]; !ok {
-			s.forget(id)
-		}
-	}
-	return nil
-}
-
-// list lists containers matching f (all states) and starts a tailer for each
-// running one that passes the filters. It returns every ID it saw.
-func (s *supervisor) list(ctx context.Context, f filters.Args) (map[string]bool, error) {
-	lctx, cancel := context.WithTimeout(ctx, inspectTimeout)
-	defer cancel()
-	cs, err := s.e.docker.ContainerList(lctx, container.ListOptions{All: true, Filters: f})
-	if err != nil {
-		if ctx.Err() == nil {
-			s.e.metrics.Error(metrics.ReasonList)
-			s.e.log.Warn("listing containers failed", "error", err)
-		}
-		return nil, err
-	}
-	first := !s.listed
-	s.listed = true
-	ids := make(map[string]bool, len(cs))
-	for _, c := range cs {
-		ids[c.ID] = true
-		if _, ok := s.positions[c.ID]; first && !ok && s.existedBefore(c) {
-			s.positions[c.ID] = Position{TS: s.e.started.UnixNano()}
-		}
-		if c.State != "running" || s.tailers[c.ID] != nil || !s.wanted(c) {
-			continue
-		}
-		s.start(ctx, c.ID)
-	}
-	return ids, nil
-}
-
-// existedBefore reports whether a container found by the first listing, and
-// without a saved position, is read from now: unless read_from_head is on,
-// and unless it was created after the positions were saved (while the
-// plugin was down or reloading), when all of its lines are new.
-func (s *supervisor) existedBefore(c container.Summary) bool {
-	if s.e.cfg.ReadFromHead {
-		return false
-	}
-	return s.e.resumedAt.IsZero() || time.Unix(c.Created+1, 0).Before(s.e.resumedAt) // Created is in whole seconds
-}
-
-func (s *supervisor) wanted(c container.Summary) bool {
-	if c.ID == s.e.selfID {
-		return false
-	}
-	name := ""
-	if len(c.Names) > 0 {
-		name = trimSlash(c.Names[0])
-	}
-	return s.e.cfg.Match(name, c.Image, c.Labels)
-}
-
-func (s *supervisor) start(ctx context.Context, id string) {
-	tctx, cancel := context.WithCancel(ctx)
-	from := s.positions[id]
-	t := newTailer(s.e, id, from)
-	delete(s.positions, id)
-	delete(s.names, id)
-	s.e.buf.seed(map[string]Position{id: from})
-	s.tailers[id] = &tailerHandle{t: t, cancel: cancel}
-	s.e.metrics.Watched.Set(float64(len(s.tailers)))
-	s.e.wg.Add(1)
-	go func() {
-		defer s.e.wg.Done()
-		defer cancel()
-		pos := t.run(tctx)
-		select {
-		case s.e.exited <- tailerExit{id: id, pos: pos}:
-		case <-ctx.Done():
-		}
-	}()
-}
-
-// reap records where an ended tailer stopped, and follows the container
-// again if it restarted meanwhile.
-func (s *supervisor) reap(ctx context.Context, x tailerExit) {
-	h, ok := s.tailers[x.id]
-	if !ok {
-		return
-	}
-	delete(s.tailers, x.id)
-	s.e.metrics.Watched.Set(float64(len(s.tailers)))
-	if h.gone {
-		// Forgotten while ending: its last rotation may have come after.
-		s.e.metrics.ForgetContainer(h.t.containerName())
-		return
-	}
-	s.positions[x.id] = x.pos
-	s.names[x.id] = h.t.containerName()
-	if h.restart {
-		s.list(ctx, filters.NewArgs(filters.Arg("id", x.id)))
-	}
-}
-
-// forget drops everything kept for a container that no longer exists.
-func (s *supervisor) forget(id string) {
-	if h, ok := s.tailers[id]; ok {
-		h.cancel()
-		h.gone = true // its series go when it has ended (reap)
-	} else if name, ok := s.names[id]; ok {
-		s.e.metrics.ForgetContainer(name)
-	}
-	delete(s.positions, id)
-	delete(s.names, id)
-	s.e.buf.forget(id)
-}
-
-func (s *supervisor) stopAll() {
-	for _, h := range s.tailers {
-		h.cancel()
 	}
 }
 

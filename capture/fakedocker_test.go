@@ -14,7 +14,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,6 +69,7 @@ type fakeDocker struct {
 	counts     map[string]int // by route, "logs:<id>" and "list:<id filter>"
 	following  int            // follow streams open now
 	barriers   int
+	queries    []url.Values // of every logs request, in order
 }
 
 func newFakeDocker() *fakeDocker {
@@ -142,6 +145,13 @@ func (f *fakeDocker) count(key string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.counts[key]
+}
+
+// logQueries returns the query of every logs request so far.
+func (f *fakeDocker) logQueries() []url.Values {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.queries)
 }
 
 func (f *fakeDocker) followStreams() int {
@@ -360,7 +370,7 @@ func (f *fakeDocker) serveInspect(w http.ResponseWriter, r *http.Request) {
 func inspectResponse(c fakeContainer) container.InspectResponse {
 	return container.InspectResponse{
 		ContainerJSONBase: &container.ContainerJSONBase{
-			ID: c.id, Name: "/" + c.name, State: &container.State{Running: c.running},
+			ID: c.id, Name: "/" + c.name, State: &container.State{Running: c.running, StartedAt: fmt.Sprintf("run-%d", c.run)},
 		},
 		Config: &container.Config{Image: c.image, Labels: c.labels, Tty: c.tty},
 	}
@@ -369,6 +379,7 @@ func inspectResponse(c fakeContainer) container.InspectResponse {
 // logsQuery is what a logs request asks for.
 type logsQuery struct {
 	since                  time.Time
+	tail                   int // -1 for all
 	follow, stdout, stderr bool
 	timestamps             bool
 }
@@ -376,7 +387,14 @@ type logsQuery struct {
 func parseLogsQuery(r *http.Request) (logsQuery, error) {
 	q := r.URL.Query()
 	on := func(k string) bool { v := q.Get(k); return v == "1" || v == "true" }
-	lq := logsQuery{follow: on("follow"), stdout: on("stdout"), stderr: on("stderr"), timestamps: on("timestamps")}
+	lq := logsQuery{follow: on("follow"), stdout: on("stdout"), stderr: on("stderr"), timestamps: on("timestamps"), tail: -1}
+	if t := q.Get("tail"); t != "" && t != "all" {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 0 {
+			return lq, fmt.Errorf("bad tail %q", t)
+		}
+		lq.tail = n
+	}
 	if s := q.Get("since"); s != "" {
 		sec, frac, _ := strings.Cut(s, ".")
 		secs, err := strconv.ParseInt(sec, 10, 64)
@@ -455,6 +473,9 @@ func (f *fakeDocker) serveLogs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	f.mu.Lock()
+	f.queries = append(f.queries, r.URL.Query())
+	f.mu.Unlock()
 	if c.tty {
 		w.Header().Set("Content-Type", "application/vnd.docker.raw-stream")
 	} else {
@@ -477,6 +498,9 @@ func (f *fakeDocker) serveLogs(w http.ResponseWriter, r *http.Request) {
 	var buf []byte
 	for {
 		es, n, run, running, changed := f.snapshot(id, next)
+		if next == 0 && q.tail >= 0 && q.tail < len(es) {
+			es = es[len(es)-q.tail:] // the daemon counts back from the end, then applies since
+		}
 		next = n
 		if firstRun < 0 {
 			firstRun = run

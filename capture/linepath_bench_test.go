@@ -11,6 +11,7 @@ import (
 	"docker_logs/capture/logstream"
 	"docker_logs/capture/metrics"
 	"docker_logs/capture/record"
+	"docker_logs/capture/resume"
 )
 
 // lpLoopReader serves a prebuilt stream over and over, like a daemon that
@@ -68,8 +69,8 @@ func BenchmarkLinePath(b *testing.B) {
 	cmem := make([]byte, limit) // stands in for the C buffer the plugin mallocs
 	handOver := func(d []byte) { copy(cmem, d) }
 	ctx := context.Background()
-	var read Position
-	skip := newSkipper(read)
+	cur := resume.NewCursor(resume.Head())
+	cur.Begin(resume.Plan{Tail: -1}, 0)
 	scratch := make([]byte, 0, 1024)
 
 	step := func(i int) {
@@ -77,18 +78,18 @@ func BenchmarkLinePath(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if !e.TSValid || skip.skip(e.TS) {
-			b.Fatal("entry without a timestamp or skipped")
+		if !e.TSValid || cur.Accept(e.Stream, e.TS) != resume.Take {
+			b.Fatal("entry without a timestamp or not taken")
 		}
-		read.advance(e.TS)
 		line, ok := asm.Add(e)
 		if !ok {
 			b.Fatal("partial line")
 		}
 		scratch = enc.Append(scratch[:0], line.TS, line.Stream.String(), line.Msg, line.Truncated)
-		if err := buf.add(ctx, scratch, line.Stream, len(line.Msg), slot, read, !asm.Pending()); err != nil {
+		if err := buf.add(ctx, scratch, line.Stream, len(line.Msg), slot, cur.PositionAfterLine(line.Stream)); err != nil {
 			b.Fatal(err)
 		}
+		cur.LineHandedOver(line.Stream)
 		if i%collectEvery == 0 {
 			buf.collect(handOver)
 		}

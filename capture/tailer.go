@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"docker_logs/capture/logstream"
 	"docker_logs/capture/metrics"
 	"docker_logs/capture/record"
+	"docker_logs/capture/resume"
 )
 
 // inspectTimeout bounds the one-off requests a tailer makes besides its
@@ -22,30 +24,23 @@ import (
 const inspectTimeout = 10 * time.Second
 
 // tailer follows one container's log. Its goroutine (run) owns the stream,
-// the context that ends it, and the read position.
+// the context that ends it, and the cursor that knows the position.
 type tailer struct {
 	e  *Engine
 	id string
 	// meta changes when the container is renamed.
 	meta atomic.Pointer[containerMeta]
 	tty  bool
-	log  *slog.Logger
+	// startedAt is the container's State.StartedAt at the last inspect:
+	// a stream that ends while a newer run is up saw a restart.
+	startedAt string
+	log       *slog.Logger
 
-	// committed is the position after the last line handed to the buffer
-	// with no other line unfinished: where the next stream resumes.
-	committed Position
-	read      Position
-	pending   pendingPosition // committed positions waiting in the buffer
-	reader    *logstream.Reader
-	asm       *logstream.Assembler
-	scratch   []byte
-	// Entries since committed that a stream resumed from committed replays,
-	// by stream (the daemon replays them in the same order): done belong to
-	// lines handed to the buffer, seen the current stream has passed, cur
-	// to the line not yet handed over. The first done of each stream are
-	// skipped on resume, so the lines of one stream handed over while
-	// another's line was unfinished are not handed over again.
-	done, seen, cur [logstream.TTY + 1]int
+	cursor  *resume.Cursor
+	pending pendingPosition // positions waiting in the buffer
+	reader  *logstream.Reader
+	asm     *logstream.Assembler
+	scratch []byte
 
 	// state is the last error reported, so each change is logged once.
 	state string
@@ -58,14 +53,26 @@ type tailer struct {
 var (
 	// errContainerStopped ends a tailer whose container no longer runs.
 	errContainerStopped = errors.New("container stopped")
+	// errContainerRestarted ends a stream whose container was restarted:
+	// follow the new run at once.
+	errContainerRestarted = errors.New("container restarted")
 	// errRotated says the stream's own deadline ended it: a rotation. Any
 	// other timeout (an inspect, say) is an error.
 	errRotated = errors.New("stream reached rotate_interval")
+	// errNotReached ends a stream that was still catching up on its
+	// position at its hard limit.
+	errNotReached = errors.New("stream did not reach its position before its deadline")
+	// errWindowMissed ends a stream whose window did not reach back to the
+	// position: it is reopened as the cursor plans next.
+	errWindowMissed = errors.New("window too small")
+	// errTTYNotWanted: a TTY container merges both streams and is read only
+	// when stdout is selected.
+	errTTYNotWanted = errors.New("TTY container and stdout not selected")
 )
 
 func newTailer(e *Engine, id string, from Position) *tailer {
 	return &tailer{
-		e: e, id: id, committed: from, pending: pendingPosition{id: id},
+		e: e, id: id, cursor: resume.NewCursor(from), pending: pendingPosition{id: id},
 		log: e.log.With("container_id", shortID(id)),
 		asm: logstream.NewAssembler(e.cfg.MaxLineSize),
 	}
@@ -101,7 +108,7 @@ func (t *tailer) rename(name string) {
 
 // run follows the container until it stops, is removed or ctx ends, and
 // returns the position to resume from.
-func (t *tailer) run(ctx context.Context) Position {
+func (t *tailer) run(ctx context.Context) (Position, error) {
 	m := t.e.metrics
 	t.e.register(t)
 	defer t.e.unregister(t)
@@ -118,46 +125,121 @@ func (t *tailer) run(ctx context.Context) Position {
 			t.setState("", nil)
 			b.reset()
 			continue
-		case errors.Is(err, errContainerStopped):
+		case err == errContainerRestarted:
 			t.setState("", nil)
-			return t.committed
+			b.reset()
+			continue
+		case errors.Is(err, errContainerStopped), err == errTTYNotWanted:
+			t.setState("", nil)
+			return t.cursor.Position(), err
 		default:
 			t.setState(reasonOf(err), err)
 			m.Error(reasonOf(err))
 			if errdefs.IsNotFound(err) {
-				return t.committed
+				return t.cursor.Position(), err
 			}
 		}
 		if b.wait(ctx) != nil {
 			break
 		}
 	}
-	return t.committed
+	return t.cursor.Position(), ctx.Err()
 }
 
-// follow inspects the container and reads one stream, under a deadline of
-// rotate_interval. It returns errRotated when the deadline
-// ended the stream and errContainerStopped when the container's stream ended
-// with the container.
-func (t *tailer) follow(parent context.Context) error {
+// follow inspects the container if need be and reads one stream, reopening
+// it at once when its window missed the position.
+func (t *tailer) follow(ctx context.Context) error {
 	if t.meta.Load() == nil {
-		if err := t.inspect(parent); err != nil {
+		if err := t.inspect(ctx); err != nil {
 			return err
 		}
 	}
-	ctx, cancel := context.WithTimeout(parent, t.e.cfg.RotateInterval)
-	defer cancel()
-	t.streamStart.Store(time.Now().UnixNano())
-	defer t.streamStart.Store(0)
+	if t.tty && !t.e.cfg.Stdout {
+		return errTTYNotWanted
+	}
+	for {
+		plan := t.cursor.Plan(time.Now().UnixNano())
+		if plan.Probe {
+			if err := t.probe(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		err := t.stream(ctx, plan)
+		if err != errWindowMissed {
+			return err
+		}
+		t.e.metrics.WindowMisses.Inc()
+	}
+}
 
-	from := t.committed
-	rc, err := t.e.docker.ContainerLogs(ctx, t.id, container.LogsOptions{
-		ShowStdout: t.e.cfg.Stdout || t.tty, ShowStderr: t.e.cfg.Stderr && !t.tty,
-		Follow: true, Timestamps: true, Since: from.Since(),
+// probe asks for the log's last entry, without follow: where a position
+// from a time or from now can anchor.
+func (t *tailer) probe(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, inspectTimeout)
+	defer cancel()
+	rc, err := t.e.docker.ContainerLogs(pctx, t.id, container.LogsOptions{
+		ShowStdout: true, ShowStderr: true, Timestamps: true, Tail: "1",
 	})
 	if err != nil {
-		if ctx.Err() != nil && parent.Err() == nil {
-			return errRotated
+		return &streamError{reason: metrics.ReasonOpen, err: err}
+	}
+	defer rc.Close()
+	t.resetReader(rc)
+	for {
+		entry, err := t.reader.Next()
+		switch {
+		case errors.Is(err, io.EOF):
+			t.cursor.Probed(0, false)
+			return nil
+		case err != nil:
+			return classify(err)
+		case entry.TSValid:
+			t.cursor.Probed(entry.TS, true)
+			return nil
+		}
+		t.e.metrics.Error(metrics.ReasonDecode)
+	}
+}
+
+func (t *tailer) resetReader(rc io.Reader) {
+	if t.reader == nil {
+		t.reader = logstream.NewReader(rc, t.tty, t.e.cfg.MaxLineSize+logstream.ChunkSize)
+	} else {
+		t.reader.Reset(rc, t.tty)
+	}
+}
+
+// stream opens one follow stream as plan says and reads it until it ends.
+// It ends at rotate_interval once it has reached its position; one still
+// catching up goes on until it does, or until its hard limit.
+func (t *tailer) stream(parent context.Context, plan resume.Plan) error {
+	rotate := t.e.cfg.RotateInterval
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	ctx, cancelHard := context.WithTimeoutCause(ctx, t.e.catchUp, errNotReached)
+	defer cancelHard()
+	rot := startRotation(rotate, cancel)
+	defer rot.stop()
+	now := time.Now()
+	t.streamStart.Store(now.UnixNano())
+	defer t.streamStart.Store(0)
+
+	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true, Timestamps: true}
+	if plan.Since > 0 {
+		opts.Since = logstream.FormatSince(plan.Since)
+	}
+	if plan.Tail >= 0 {
+		opts.Tail = strconv.Itoa(plan.Tail)
+	} else if plan.Since > 0 {
+		t.e.metrics.SinceScans.Inc()
+	}
+	t.cursor.Begin(plan, now.UnixNano())
+	defer func() { t.cursor.End(time.Now().UnixNano()) }()
+	rc, err := t.e.docker.ContainerLogs(ctx, t.id, opts)
+	if err != nil {
+		if ctx.Err() != nil {
+			return streamEnd(ctx, parent)
 		}
 		return &streamError{reason: metrics.ReasonOpen, err: err}
 	}
@@ -168,20 +250,11 @@ func (t *tailer) follow(parent context.Context) error {
 	// of that even for a transport that would not watch ctx.
 	stopClose := context.AfterFunc(ctx, func() { rc.Close() })
 	defer stopClose()
-	if t.reader == nil {
-		t.reader = logstream.NewReader(rc, t.tty, t.e.cfg.MaxLineSize+logstream.ChunkSize)
-	} else {
-		t.reader.Reset(rc, t.tty)
-	}
+	t.resetReader(rc)
 	t.asm.Reset()
-	t.read = from
-	t.seen, t.cur = [logstream.TTY + 1]int{}, [logstream.TTY + 1]int{}
-	err = t.consume(ctx, newSkipper(from))
+	err = t.consume(ctx, rot)
 	if ctx.Err() != nil {
-		if parent.Err() != nil {
-			return parent.Err() // Stop ended the stream
-		}
-		return errRotated
+		return streamEnd(ctx, parent)
 	}
 	if errors.Is(err, io.EOF) {
 		return t.streamEnded(parent)
@@ -189,28 +262,56 @@ func (t *tailer) follow(parent context.Context) error {
 	return err
 }
 
+// streamEnd says why a stream's context ended: Stop, its rotation, or its
+// hard limit while still catching up.
+func streamEnd(ctx, parent context.Context) error {
+	switch cause := context.Cause(ctx); {
+	case parent.Err() != nil:
+		return parent.Err()
+	case cause == errNotReached:
+		return &streamError{reason: metrics.ReasonNotReached, err: cause}
+	}
+	return errRotated
+}
+
 // consume reads entries until the stream fails or ends.
-func (t *tailer) consume(ctx context.Context, skip skipper) error {
+func (t *tailer) consume(ctx context.Context, rot *rotation) error {
+	reached := false
+	var lastTS int64
 	for {
 		entry, err := t.reader.Next()
 		if err != nil {
 			return classify(err)
 		}
 		if !entry.TSValid {
-			// Keep the text; stamp it with the last good timestamp.
+			// Keep the text; stamp it with the last good timestamp. The
+			// cursor does not count it.
 			t.e.metrics.Error(metrics.ReasonDecode)
-			entry.TS = t.read.TS
+			entry.TS = lastTS
 		} else {
-			if skip.skip(entry.TS) {
+			lastTS = entry.TS
+			v := t.cursor.Accept(entry.Stream, entry.TS)
+			if !reached && t.cursor.Reached() {
+				reached = true
+				rot.reached()
+				if t.cursor.Lost() {
+					t.log.Warn("position no longer in the log (the daemon rotated it away): lines after it may be delivered again",
+						"container_name", t.containerName())
+				}
+			}
+			switch v {
+			case resume.Skip:
+				continue
+			case resume.Replay:
+				t.e.metrics.Replays.Inc()
+				continue
+			case resume.Gap:
+				return errWindowMissed
+			}
+			if !t.wants(entry.Stream) {
+				t.cursor.LineHandedOver(entry.Stream)
 				continue
 			}
-			t.read.advance(entry.TS)
-		}
-		if s := entry.Stream; !entry.TSValid || entry.TS >= t.committed.TS {
-			if t.seen[s]++; t.seen[s] <= t.done[s] {
-				continue // its line was handed over before this resume
-			}
-			t.cur[s]++
 		}
 		line, ok := t.asm.Add(entry)
 		if !ok {
@@ -222,20 +323,24 @@ func (t *tailer) consume(ctx context.Context, skip skipper) error {
 	}
 }
 
-// emit hands one line to the buffer. The position advances only when no
-// other line is unfinished; otherwise a resume from it would cut that line.
+// wants reports whether the streams key selects s.
+func (t *tailer) wants(s logstream.Stream) bool {
+	switch s {
+	case logstream.Stderr:
+		return t.e.cfg.Stderr
+	default: // stdout, and a TTY's merged output
+		return t.e.cfg.Stdout
+	}
+}
+
+// emit hands one line to the buffer; the cursor moves once it is there.
 func (t *tailer) emit(ctx context.Context, line logstream.Line) error {
-	commit := !t.asm.Pending()
+	pos := t.cursor.PositionAfterLine(line.Stream)
 	t.scratch = t.meta.Load().enc.Append(t.scratch[:0], line.TS, line.Stream.String(), line.Msg, line.Truncated)
-	if err := t.e.buf.add(ctx, t.scratch, line.Stream, len(line.Msg), &t.pending, t.read, commit); err != nil {
+	if err := t.e.buf.add(ctx, t.scratch, line.Stream, len(line.Msg), &t.pending, pos); err != nil {
 		return err
 	}
-	t.done[line.Stream] += t.cur[line.Stream]
-	t.cur[line.Stream] = 0
-	if commit {
-		t.committed = t.read
-		t.done, t.seen = [logstream.TTY + 1]int{}, [logstream.TTY + 1]int{}
-	}
+	t.cursor.LineHandedOver(line.Stream)
 	if line.Truncated {
 		t.e.metrics.Truncated.Inc()
 	}
@@ -243,18 +348,26 @@ func (t *tailer) emit(ctx context.Context, line logstream.Line) error {
 }
 
 // streamEnded decides what the end of a follow stream means: the container
-// stopped (deliver its unterminated last line and end), or the daemon closed
-// the stream of a running container (read again).
+// stopped (deliver its unterminated last line and end), it was restarted
+// (the same, then follow the new run), or the daemon closed the stream of a
+// running container (read again).
 func (t *tailer) streamEnded(ctx context.Context) error {
 	ictx, cancel := context.WithTimeout(ctx, inspectTimeout)
 	defer cancel()
 	info, err := t.e.docker.ContainerInspect(ictx, t.id)
-	if err == nil && info.State != nil && info.State.Running {
-		return &streamError{reason: metrics.ReasonRead, err: errors.New("stream closed by the daemon while the container runs")}
-	}
 	if err != nil && !errdefs.IsNotFound(err) {
 		return &streamError{reason: metrics.ReasonDaemon, err: err}
 	}
+	end := errContainerStopped
+	if err == nil && info.State != nil && info.State.Running {
+		if info.State.StartedAt == t.startedAt {
+			return &streamError{reason: metrics.ReasonRead, err: errors.New("stream closed by the daemon while the container runs")}
+		}
+		t.startedAt = info.State.StartedAt
+		end = errContainerRestarted
+	}
+	// The run is over: its unfinished line is whole as it is, and must not
+	// be joined to the next run's first line.
 	var flushErr error
 	t.asm.Flush(func(l logstream.Line) {
 		if flushErr == nil {
@@ -264,7 +377,7 @@ func (t *tailer) streamEnded(ctx context.Context) error {
 	if flushErr != nil {
 		return flushErr
 	}
-	return errContainerStopped
+	return end
 }
 
 func (t *tailer) inspect(ctx context.Context) error {
@@ -278,6 +391,9 @@ func (t *tailer) inspect(ctx context.Context) error {
 	if info.Config != nil {
 		c.Image, c.Labels = info.Config.Image, info.Config.Labels
 		t.tty = info.Config.Tty
+	}
+	if info.State != nil {
+		t.startedAt = info.State.StartedAt
 	}
 	t.setMeta(c)
 	return nil

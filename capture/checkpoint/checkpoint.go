@@ -13,19 +13,16 @@ import (
 	"path/filepath"
 	"regexp"
 	"time"
+
+	"docker_logs/capture/resume"
 )
 
-// Position is where a container's log was handed over up to: the timestamp
-// of the last entry (Unix nanoseconds) and how many entries with exactly that
-// timestamp were taken.
-type Position struct {
-	TS int64 `json:"ts"`
-	N  int   `json:"n"`
-}
+// Position is the one position type; its JSON form reads version 1 entries.
+type Position = resume.Position
 
 const (
 	format  = "docker_logs.checkpoint"
-	version = 1
+	version = 2
 )
 
 type file struct {
@@ -88,14 +85,14 @@ func decode(b []byte, f *file) error {
 	if f.Format != format {
 		return fmt.Errorf("not a checkpoint: format %q", f.Format)
 	}
-	if f.Version != version {
+	if f.Version != version && f.Version != 1 {
 		return fmt.Errorf("unknown checkpoint version %d", f.Version)
 	}
 	if f.Positions == nil {
 		f.Positions = map[string]Position{}
 	}
-	for id, p := range f.Positions {
-		if !containerID.MatchString(id) || p.TS < 0 || p.N < 0 {
+	for id := range f.Positions {
+		if !containerID.MatchString(id) {
 			return fmt.Errorf("bad entry for %q", id)
 		}
 	}

@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"docker_logs/capture/resume"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +16,10 @@ var (
 
 func TestSaveThenLoad(t *testing.T) {
 	db := New(filepath.Join(t.TempDir(), "positions.db"))
-	want := map[string]Position{idA: {TS: 1700000000123456789, N: 3}, idB: {TS: 1, N: 0}}
+	want := map[string]Position{
+		idA: {Anchor: 1700000000123456000, TS: 1700000000123456789, Skip: [3]int{3, 1, 0}},
+		idB: resume.FromTime(1),
+	}
 	before := time.Now()
 	if err := db.Save(want); err != nil {
 		t.Fatal(err)
@@ -45,15 +49,16 @@ func TestMissingFileIsEmpty(t *testing.T) {
 // A file that is not a usable checkpoint is moved aside with a warning, and
 // loading goes on as if there were none.
 func TestUnusableFileMovedAside(t *testing.T) {
-	good := `{"format":"docker_logs.checkpoint","version":1,"saved":5,"positions":{"` + idA + `":{"ts":10,"n":1}}}`
+	good := `{"format":"docker_logs.checkpoint","version":2,"saved":5,"positions":{"` + idA + `":{"anchor":9,"ts":10,"skip":[1,0,0]}}}`
 	for _, tc := range []struct{ name, content, reason string }{
 		{"garbage", "\xde\xad\xbe\xef{{{", "not a checkpoint"},
 		{"cut in half", good[:len(good)/2], "not a checkpoint"},
 		{"empty", "", "not a checkpoint"},
 		{"other format", `{"format":"x","version":1}`, "format"},
-		{"future version", `{"format":"docker_logs.checkpoint","version":2,"positions":{}}`, "version 2"},
+		{"future version", `{"format":"docker_logs.checkpoint","version":3,"positions":{}}`, "version 3"},
 		{"bad container id", `{"format":"docker_logs.checkpoint","version":1,"positions":{"abc":{"ts":1,"n":0}}}`, "bad entry"},
-		{"negative count", `{"format":"docker_logs.checkpoint","version":1,"positions":{"` + idA + `":{"ts":1,"n":-1}}}`, "bad entry"},
+		{"negative count", `{"format":"docker_logs.checkpoint","version":1,"positions":{"` + idA + `":{"ts":1,"n":-1}}}`, "invalid position"},
+		{"anchor after ts", `{"format":"docker_logs.checkpoint","version":2,"positions":{"` + idA + `":{"anchor":5,"ts":1,"skip":[0,0,0]}}}`, "invalid position"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "positions.db")
@@ -80,8 +85,14 @@ func TestUnusableFileMovedAside(t *testing.T) {
 	// The good file itself loads.
 	path := filepath.Join(t.TempDir(), "positions.db")
 	os.WriteFile(path, []byte(good), 0o644)
-	if got, _, warning := New(path).Load(); warning != nil || got[idA] != (Position{TS: 10, N: 1}) {
+	if got, _, warning := New(path).Load(); warning != nil || got[idA] != (Position{Anchor: 9, TS: 10, Skip: [3]int{1, 0, 0}}) {
 		t.Errorf("good file: %v %v", got, warning)
+	}
+	// A version 1 file loads: every entry stamped ts was handed over.
+	v1 := `{"format":"docker_logs.checkpoint","version":1,"saved":5,"positions":{"` + idA + `":{"ts":10,"n":1}}}`
+	os.WriteFile(path, []byte(v1), 0o644)
+	if got, _, warning := New(path).Load(); warning != nil || got[idA] != resume.FromTime(11) {
+		t.Errorf("version 1 file: %v %v", got, warning)
 	}
 }
 
@@ -90,12 +101,12 @@ func TestUnusableFileMovedAside(t *testing.T) {
 func TestCrashMidWriteKeepsPreviousVersion(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "positions.db")
 	db := New(path)
-	if err := db.Save(map[string]Position{idA: {TS: 7, N: 2}}); err != nil {
+	if err := db.Save(map[string]Position{idA: resume.FromTime(7)}); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(path+".tmp-123", []byte(`{"format":"docker_logs.chec`), 0o644)
 	got, _, warning := db.Load()
-	if warning != nil || got[idA] != (Position{TS: 7, N: 2}) {
+	if warning != nil || got[idA] != resume.FromTime(7) {
 		t.Errorf("got %v %v, want the saved version", got, warning)
 	}
 	if _, err := os.Stat(path + ".tmp-123"); !os.IsNotExist(err) {

@@ -18,6 +18,9 @@ const (
 	ReasonDaemon   = "daemon"    // the daemon reported an error
 	ReasonEvents   = "events"    // the events stream failed
 	ReasonList     = "list"      // listing or inspecting containers failed
+	// ReasonNotReached: a stream still catching up on its position at its
+	// hard limit (not a rotation).
+	ReasonNotReached = "not_reached"
 )
 
 var (
@@ -34,6 +37,12 @@ var (
 	reconnects = newCounter("events_reconnects_total", "Reconnections of the Docker events stream.")
 	ckptWrites = newCounter("checkpoint_writes_total", "Checkpoint DB writes.")
 	ckptErrors = newCounter("checkpoint_errors_total", "Failed checkpoint DB writes.")
+	windowMiss = newCounter("resume_window_misses_total",
+		"Reopened streams whose tail window did not reach back to the position: reopened wider, then with since alone.")
+	sinceScans = newCounter("resume_since_scans_total",
+		"Streams opened with since alone, which makes the daemon read the container's whole log.")
+	replays = newCounter("replays_dropped_total",
+		"Entries the daemon sent again on a stream (at json-file rotation) and that were dropped.")
 
 	streamsActive = newGauge("streams_active", "Log streams open now.")
 	watched       = newGauge("containers_watched", "Containers followed now.")
@@ -88,6 +97,7 @@ type Input struct {
 
 	Records, Bytes                     [4]prometheus.Counter // by logstream.Stream
 	Truncated, Reconnects              prometheus.Counter
+	WindowMisses, SinceScans, Replays  prometheus.Counter
 	CheckpointWrites, CheckpointErrors prometheus.Counter
 	StreamsActive, Watched, Stalled    prometheus.Gauge
 	BufferBytes, BufferLimit, Paused   prometheus.Gauge
@@ -101,6 +111,8 @@ func NewInput(name string, containerLabels bool) *Input {
 		name: name, containerLabels: containerLabels,
 		Truncated: truncated.WithLabelValues(name), Reconnects: reconnects.WithLabelValues(name),
 		CheckpointWrites: ckptWrites.WithLabelValues(name), CheckpointErrors: ckptErrors.WithLabelValues(name),
+		WindowMisses: windowMiss.WithLabelValues(name), SinceScans: sinceScans.WithLabelValues(name),
+		Replays:       replays.WithLabelValues(name),
 		StreamsActive: streamsActive.WithLabelValues(name), Watched: watched.WithLabelValues(name),
 		Stalled: stalled.WithLabelValues(name), BufferBytes: bufferBytes.WithLabelValues(name),
 		BufferLimit: bufferLimit.WithLabelValues(name), Paused: paused.WithLabelValues(name),
@@ -112,7 +124,7 @@ func NewInput(name string, containerLabels bool) *Input {
 			m.Bytes[s] = bytes.WithLabelValues(name, label)
 		}
 	}
-	for _, r := range []string{ReasonOpen, ReasonRead, ReasonDecode, ReasonNotFound, ReasonDaemon, ReasonEvents, ReasonList} {
+	for _, r := range []string{ReasonOpen, ReasonRead, ReasonDecode, ReasonNotFound, ReasonDaemon, ReasonEvents, ReasonList, ReasonNotReached} {
 		errorsTotal.WithLabelValues(name, r) // every reason shows from the start, at 0
 	}
 	return m
@@ -145,6 +157,7 @@ func (m *Input) Close() {
 	match := prometheus.Labels{"input": m.name}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 		records, bytes, rotations, errorsTotal, truncated, reconnects, ckptWrites, ckptErrors,
+		windowMiss, sinceScans, replays,
 		streamsActive, watched, stalled, bufferBytes, bufferLimit, paused, dockerUp, ckptLag,
 	} {
 		v.DeletePartialMatch(match)

@@ -1,11 +1,17 @@
 package capture
 
+// Where positions come from and go to: the checkpoint file (db), and the
+// engine before this one at a hot reload.
+
 import (
 	"context"
 	"time"
 
 	"docker_logs/capture/checkpoint"
 )
+
+// Positions returns each container's position as handed to Fluent Bit.
+func (e *Engine) Positions() map[string]Position { return e.buf.deliveredPositions() }
 
 // loadCheckpoint reads the positions saved by an earlier run, if any.
 func (e *Engine) loadCheckpoint() {
@@ -18,7 +24,7 @@ func (e *Engine) loadCheckpoint() {
 		e.log.Warn(warning.Error())
 	}
 	for id, p := range saved {
-		e.initial[id] = Position(p)
+		e.initial[id] = p
 	}
 	e.resumedAt = when
 	e.buf.seed(e.initial)
@@ -33,7 +39,8 @@ func (e *Engine) loadCheckpoint() {
 // They win over the checkpoint's, which cannot be newer.
 func (e *Engine) ResumeFrom(positions map[string]Position, stopped time.Time) {
 	for id, p := range positions {
-		e.initial[id] = p
+		positions[id] = p.Durable()
+		e.initial[id] = positions[id]
 	}
 	if stopped.After(e.resumedAt) {
 		e.resumedAt = stopped
@@ -67,11 +74,7 @@ func (e *Engine) saveCheckpoint() {
 	if !dirty {
 		return
 	}
-	out := make(map[string]checkpoint.Position, len(positions))
-	for id, p := range positions {
-		out[id] = checkpoint.Position(p)
-	}
-	if err := e.db.Save(out); err != nil {
+	if err := e.db.Save(positions); err != nil {
 		e.metrics.CheckpointErrors.Inc()
 		e.buf.markDirty()
 		e.log.Error("writing checkpoint failed; will retry", "db", e.cfg.DB, "error", err)

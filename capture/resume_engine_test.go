@@ -1,0 +1,322 @@
+package capture
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// logHistory appends n lines to a container's log without waking anyone per
+// line: a long history written before the test looks.
+func (f *fakeDocker) logHistory(id string, n int, prefix string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.containers[id]
+	ts := time.Now().Add(-time.Hour)
+	for i := range n {
+		c.entries = append(c.entries, fakeEntry{ts: ts.Add(time.Duration(i) * time.Microsecond), stream: 1 + i%2, text: fmt.Sprintf("%s-%d", prefix, i)})
+	}
+	f.wakeLocked()
+}
+
+// sinceAlone reports whether a logs query makes the daemon read the whole
+// log: a since without a tail.
+func sinceAlone(q url.Values) bool {
+	return q.Get("since") != "" && (q.Get("tail") == "" || q.Get("tail") == "all")
+}
+
+// A container with a long history, read from now with short rotations: every
+// open costs what it delivers (a probe, then windows), no history line
+// comes, every live line comes once.
+func TestRotationAsksForWindows(t *testing.T) {
+	h := newHarness(t, map[string]string{"rotate_interval": "100ms"})
+	a := cid(1)
+	h.fake.create(a, "alpha", false)
+	h.fake.start(a)
+	h.fake.logHistory(a, 20000, "history")
+	h.e.Start()
+	h.ready()
+	eventually(t, 5*time.Second, func() bool { return h.fake.followStreams() == 1 })
+	var want []string
+	for i := range 40 {
+		h.fake.log(a, 1+i%2, fmt.Sprintf("live-%d", i))
+		want = append(want, fmt.Sprintf("%s:live-%d", streamName(1+i%2), i))
+		time.Sleep(10 * time.Millisecond) // lines over several rotations
+	}
+	h.expectLines(a, want, 5*time.Second)
+	eventually(t, 5*time.Second, func() bool { return h.rotations("alpha") >= 3 })
+	h.finish()
+	compareLines(t, "alpha", h.lines(a), want)
+	qs := h.fake.logQueries()
+	if len(qs) < 4 || qs[0].Get("tail") != "1" || qs[0].Get("follow") != "" {
+		t.Fatalf("first logs request %v, want a probe with tail=1 and no follow", qs[0])
+	}
+	for _, q := range qs[1:] {
+		tail, err := strconv.Atoi(q.Get("tail"))
+		if q.Get("follow") != "1" || q.Get("since") == "" || err != nil || tail > 5000 {
+			t.Errorf("logs request %v, want a follow from since with a small tail", q)
+		}
+	}
+	if n := h.metricValue("docker_logs_resume_since_scans_total"); n != 0 {
+		t.Errorf("since scans = %v, want 0", n)
+	}
+}
+
+// More lines arrive while no stream is open than the first window holds: it
+// misses, is widened and counted, and every line still comes once.
+func TestWindowMissWidens(t *testing.T) {
+	f := newFakeDocker()
+	f.srv.Start()
+	a := cid(1)
+	f.create(a, "alpha", false)
+	f.start(a)
+	h1 := newHarnessFor(t, f, nil)
+	h1.e.Start()
+	h1.ready()
+	eventually(t, 5*time.Second, func() bool { return f.followStreams() == 1 })
+	f.log(a, 1, "first")
+	f.log(a, 1, "second")
+	h1.expectLines(a, []string{"stdout:first", "stdout:second"}, 5*time.Second)
+	h1.finish()
+	stopped := time.Now()
+
+	// 5000 lines while the input reloads: more than the first window.
+	var want []string
+	for i := range 5000 {
+		f.log(a, 1+i%2, fmt.Sprintf("during-%d", i))
+		want = append(want, fmt.Sprintf("%s:during-%d", streamName(1+i%2), i))
+	}
+	h2 := newHarnessFor(t, f, nil)
+	h2.e.ResumeFrom(h1.e.Positions(), stopped)
+	h2.e.Start()
+	h2.expectLines(a, want, 10*time.Second)
+	h2.finish()
+	compareLines(t, "alpha", h2.lines(a), want)
+	if n := h2.metricValue("docker_logs_resume_window_misses_total"); n < 1 {
+		t.Errorf("window misses = %v, want at least 1", n)
+	}
+}
+
+// A stream whose daemon takes longer than rotate_interval to reach its
+// position (since alone on a long log) is not cut at rotate_interval, so it
+// gets there; one that does not get there by its hard limit is counted, not
+// taken for a rotation.
+func TestCatchingUpIsNotRotated(t *testing.T) {
+	h := newHarness(t, map[string]string{"rotate_interval": "100ms"})
+	a := cid(1)
+	h.fake.create(a, "alpha", false)
+	h.fake.start(a)
+	h.fake.log(a, 1, "old")
+	// Positions were saved a moment ago and this container had none: it is
+	// read from then, with since alone, and the daemon is slow to answer.
+	h.e.ResumeFrom(map[string]Position{}, time.Now())
+	h.fake.log(a, 1, "written while down")
+	h.fake.handle(routeLogs, func(w http.ResponseWriter, r *http.Request) {
+		if sinceAlone(r.URL.Query()) && r.URL.Query().Get("follow") == "1" {
+			select {
+			case <-time.After(500 * time.Millisecond): // the scan
+			case <-r.Context().Done():
+				return
+			}
+		}
+		h.fake.serveLogs(w, r)
+	})
+	h.e.Start()
+	h.expectLines(a, []string{"stdout:written while down"}, 5*time.Second)
+	h.fake.log(a, 1, "live")
+	h.expectLines(a, []string{"stdout:written while down", "stdout:live"}, 5*time.Second)
+	h.finish()
+	if n := h.errors("not_reached"); n != 0 {
+		t.Errorf("not_reached errors = %v, want 0", n)
+	}
+}
+
+func TestCatchUpLimit(t *testing.T) {
+	h := newHarness(t, map[string]string{"rotate_interval": "100ms"})
+	h.e.catchUp = 400 * time.Millisecond
+	a := cid(1)
+	h.fake.create(a, "alpha", false)
+	h.fake.start(a)
+	h.fake.log(a, 1, "old")
+	h.e.ResumeFrom(map[string]Position{}, time.Now())
+	h.fake.log(a, 1, "written while down")
+	never := make(chan struct{})
+	defer close(never)
+	h.fake.handle(routeLogs, func(w http.ResponseWriter, r *http.Request) {
+		if sinceAlone(r.URL.Query()) {
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush()
+			select { // a scan that never ends
+			case <-never:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		h.fake.serveLogs(w, r)
+	})
+	h.e.Start()
+	eventually(t, 5*time.Second, func() bool { return h.errors("not_reached") >= 1 })
+	if n := h.rotations("alpha"); n != 0 {
+		t.Errorf("rotations = %v while the stream never reached its position, want 0", n)
+	}
+	h.finish()
+}
+
+// With a checkpoint, a container that existed but did not run during the
+// last run, and was started while the plugin was down, is read from when
+// the positions were saved: the lines of its run are not lost.
+func TestStartedWhileDownWithoutPosition(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "positions.db")
+	f := newFakeDocker()
+	f.srv.Start()
+	a, b := cid(1), cid(2)
+	f.create(a, "alpha", false)
+	f.start(a)
+	f.create(b, "beta", false) // stopped all through the first run
+	f.log(b, 1, "an old run")
+	h1 := newHarnessFor(t, f, map[string]string{"db": db})
+	h1.e.Start()
+	h1.ready()
+	eventually(t, 5*time.Second, func() bool { return f.followStreams() == 1 })
+	f.log(a, 1, "a1")
+	h1.expectLines(a, []string{"stdout:a1"}, 5*time.Second)
+	h1.finish()
+
+	f.start(b)
+	var want []string
+	for i := range 10 {
+		f.log(b, 1, fmt.Sprintf("while down %d", i))
+		want = append(want, fmt.Sprintf("stdout:while down %d", i))
+	}
+	h2 := newHarnessFor(t, f, map[string]string{"db": db})
+	h2.e.Start()
+	h2.expectLines(b, want, 5*time.Second)
+	h2.finish()
+	compareLines(t, "beta", h2.lines(b), want)
+}
+
+// A container that stopped while the plugin was down: the lines it wrote
+// after its saved position are read at the next start.
+func TestStoppedWhileDownIsRead(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "positions.db")
+	f := newFakeDocker()
+	f.srv.Start()
+	a := cid(1)
+	f.create(a, "alpha", false)
+	f.start(a)
+	h1 := newHarnessFor(t, f, map[string]string{"db": db})
+	h1.e.Start()
+	h1.ready()
+	eventually(t, 5*time.Second, func() bool { return f.followStreams() == 1 })
+	f.log(a, 1, "before-0")
+	f.log(a, 1, "before-1")
+	h1.expectLines(a, []string{"stdout:before-0", "stdout:before-1"}, 5*time.Second)
+	h1.finish()
+
+	var want []string
+	for i := range 5 {
+		f.log(a, 1+i%2, fmt.Sprintf("last words %d", i))
+		want = append(want, fmt.Sprintf("%s:last words %d", streamName(1+i%2), i))
+	}
+	f.stop(a)
+	h2 := newHarnessFor(t, f, map[string]string{"db": db})
+	h2.e.Start()
+	h2.expectLines(a, want, 5*time.Second)
+	eventually(t, 5*time.Second, func() bool { return h2.metricValue("docker_logs_containers_watched") == 0 })
+	h2.finish()
+	compareLines(t, "alpha", h2.lines(a), want)
+}
+
+// A container restarted by its restart policy: its stream ends while a new
+// run is already up. That is no error, and the old run's unfinished long
+// line is delivered alone, not joined to the new run's first line.
+func TestQuickRestart(t *testing.T) {
+	h := newHarness(t, nil)
+	h.e.Start()
+	h.ready()
+	a := cid(1)
+	h.fake.create(a, "alpha", false)
+	h.fake.start(a)
+	eventually(t, 5*time.Second, func() bool { return h.fake.followStreams() == 1 })
+	h.fake.log(a, 1, "run1")
+	ts := h.fake.nextTS(a)
+	h.fake.logAt(a, fakeEntry{ts: ts, stream: 1, text: "unfinished ", partial: true})
+	h.expectLines(a, []string{"stdout:run1"}, 5*time.Second)
+	// Restarted before the tailer looks: stop and start under one lock.
+	h.fake.mu.Lock()
+	c := h.fake.containers[a]
+	c.run++
+	h.fake.wakeLocked()
+	h.fake.mu.Unlock()
+	eventually(t, 5*time.Second, func() bool { return h.fake.count("logs:"+a) >= 2 })
+	h.fake.log(a, 1, "run2")
+	want := []string{"stdout:run1", "stdout:unfinished ", "stdout:run2"}
+	h.expectLines(a, want, 5*time.Second)
+	h.finish()
+	compareLines(t, "alpha", h.lines(a), want)
+	if e := h.errorCounts(); len(e) > 0 {
+		t.Errorf("errors counted: %v", e)
+	}
+}
+
+// The daemon sends again, with their old timestamps, entries it sent
+// already on a stream (as at json-file rotation): they are dropped and
+// counted; a clock stepped back still delivers its lines.
+func TestReplaysDropped(t *testing.T) {
+	h := newHarness(t, nil)
+	h.e.Start()
+	h.ready()
+	a := cid(1)
+	h.fake.create(a, "alpha", false)
+	h.fake.start(a)
+	eventually(t, 5*time.Second, func() bool { return h.fake.followStreams() == 1 })
+	base := time.Now()
+	at := func(d time.Duration, text string) fakeEntry {
+		return fakeEntry{ts: base.Add(d), stream: 1, text: text}
+	}
+	for _, e := range []fakeEntry{
+		at(1, "l1"), at(2, "l2"), at(3, "l3"),
+		at(2, "l2"), at(3, "l3"), // replayed
+		at(4, "l4"),
+		at(-time.Second, "after a clock step"),
+	} {
+		h.fake.logAt(a, e)
+	}
+	want := []string{"stdout:l1", "stdout:l2", "stdout:l3", "stdout:l4", "stdout:after a clock step"}
+	h.expectLines(a, want, 5*time.Second)
+	h.finish()
+	compareLines(t, "alpha", h.lines(a), want)
+	if n := h.metricValue("docker_logs_replays_dropped_total"); n != 2 {
+		t.Errorf("replays dropped = %v, want 2", n)
+	}
+}
+
+// streams stderr does not read TTY containers, whose output is stdout.
+func TestTTYNotReadForStderr(t *testing.T) {
+	h := newHarness(t, map[string]string{"streams": "stderr"})
+	h.e.Start()
+	h.ready()
+	tty, plain := cid(1), cid(2)
+	h.fake.create(tty, "tty", true)
+	h.fake.create(plain, "plain", false)
+	h.fake.start(tty)
+	h.fake.start(plain)
+	h.fake.log(tty, 1, "tty line")
+	h.fake.log(plain, 2, "err line")
+	h.expectLines(plain, []string{"stderr:err line"}, 5*time.Second)
+	// The TTY container's tailer learns it is a TTY from inspect and ends.
+	eventually(t, 5*time.Second, func() bool {
+		return h.fake.count("inspect:"+tty) >= 1 && h.metricValue("docker_logs_containers_watched") == 1
+	})
+	h.finish()
+	if got := h.lines(tty); len(got) != 0 {
+		t.Errorf("TTY container delivered %v with streams stderr", got)
+	}
+	if n := h.fake.count("logs:" + tty); n != 0 {
+		t.Errorf("TTY container's logs asked for %d times, want 0", n)
+	}
+}

@@ -1,0 +1,318 @@
+package capture
+
+import (
+	"context"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
+
+	"docker_logs/capture/metrics"
+	"docker_logs/capture/resume"
+)
+
+type tailerExit struct {
+	id  string
+	pos Position
+	err error // why it ended
+}
+
+// tailerHandle is the supervisor's view of a running tailer.
+type tailerHandle struct {
+	t       *tailer
+	cancel  context.CancelFunc
+	restart bool // the container started again while the tailer was ending
+	gone    bool // the container was removed
+}
+
+// supervise discovers containers and owns the set of tailers: it alone
+// starts them, and it learns of their end through e.exited.
+func (e *Engine) supervise(ctx context.Context) {
+	s := &supervisor{
+		e: e, tailers: map[string]*tailerHandle{}, positions: map[string]Position{},
+		names: map[string]string{}, ignored: map[string]bool{}, saved: map[string]bool{},
+	}
+	for id, p := range e.initial {
+		s.positions[id] = p
+		s.saved[id] = true
+	}
+	defer s.stopAll()
+	b := newBackoff(250*time.Millisecond, 10*time.Second)
+	up := true
+	for ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, inspectTimeout)
+		_, err := e.docker.Ping(pctx)
+		cancel()
+		if err != nil {
+			e.setDockerUp(false)
+			if up && ctx.Err() == nil {
+				e.log.Error("Docker daemon unreachable; retrying with backoff", "docker_host", e.cfg.DockerHost, "error", err)
+			}
+			up = false
+			if s.wait(ctx, &b) != nil {
+				return
+			}
+			continue
+		}
+		if !up {
+			e.log.Info("Docker daemon reachable again", "docker_host", e.cfg.DockerHost)
+		}
+		up = true
+		e.setDockerUp(true)
+		if s.watch(ctx) {
+			b.reset()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		e.metrics.Reconnects.Inc()
+		if s.wait(ctx, &b) != nil {
+			return
+		}
+	}
+}
+
+type supervisor struct {
+	e       *Engine
+	tailers map[string]*tailerHandle
+	// positions of containers without a running tailer, to resume from,
+	// and the names their series carry.
+	positions map[string]Position
+	names     map[string]string
+	// ignored are TTY containers while stdout is not selected.
+	ignored map[string]bool
+	// saved are the containers with a position from before this engine.
+	saved map[string]bool
+	// listed is set once a first list has succeeded: containers seen by it
+	// existed before the plugin (see initialPosition).
+	listed bool
+}
+
+// wait sleeps for the backoff while still reaping tailers that end.
+func (s *supervisor) wait(ctx context.Context, b *backoff) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- b.wait(wctx) }()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case x := <-s.e.exited:
+			s.reap(ctx, x)
+		}
+	}
+}
+
+// watch follows the events stream and re-lists on a timer. It returns when
+// the events stream fails or ctx ends, reporting whether it had been up.
+func (s *supervisor) watch(ctx context.Context) (wasUp bool) {
+	e := s.e
+	ectx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	subscribed := time.Now()
+	msgs, errs := e.docker.Events(ectx, events.ListOptions{
+		Filters: filters.NewArgs(filters.Arg("type", string(events.ContainerEventType))),
+	})
+	// Subscribed first, listed second: nothing starts unseen in between.
+	if err := s.resync(ctx); err != nil {
+		return false
+	}
+	resync := time.NewTicker(e.cfg.ResyncInterval)
+	defer resync.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return true
+		case m := <-msgs:
+			s.handleEvent(ctx, m)
+		case err := <-errs:
+			if ctx.Err() == nil {
+				// docker_up follows the next ping, not the events stream.
+				e.metrics.Error(metrics.ReasonEvents)
+				e.log.Warn("Docker events stream ended; reconnecting", "error", err)
+			}
+			// A stream refused or closed at once was never up: back off
+			// rather than subscribe and list again four times a second.
+			return time.Since(subscribed) >= time.Second
+		case <-resync.C:
+			s.resync(ctx)
+		case x := <-e.exited:
+			s.reap(ctx, x)
+		}
+	}
+}
+
+func (s *supervisor) handleEvent(ctx context.Context, m events.Message) {
+	id := m.Actor.ID
+	switch m.Action {
+	case events.ActionStart:
+		if h, ok := s.tailers[id]; ok {
+			h.restart = true // its old stream is ending; follow the new run
+			return
+		}
+		s.list(ctx, filters.NewArgs(filters.Arg("id", id)))
+	case events.ActionRename:
+		if h, ok := s.tailers[id]; ok {
+			old := h.t.containerName()
+			h.t.rename(trimSlash(m.Actor.Attributes["name"]))
+			s.e.metrics.ForgetContainer(old)
+		}
+	case events.ActionDestroy:
+		s.forget(id)
+	}
+}
+
+// resync lists every container: it starts tailers for running ones that have
+// none and forgets the positions of containers that no longer exist.
+func (s *supervisor) resync(ctx context.Context) error {
+	ids, err := s.list(ctx, filters.NewArgs())
+	if err != nil {
+		return err
+	}
+	for id := range s.positions {
+		if _, ok := ids[id]; !ok {
+			s.forget(id)
+		}
+	}
+	return nil
+}
+
+// list lists containers matching f (all states) and starts a tailer for each
+// running one that passes the filters. It returns every ID it saw.
+func (s *supervisor) list(ctx context.Context, f filters.Args) (map[string]bool, error) {
+	lctx, cancel := context.WithTimeout(ctx, inspectTimeout)
+	defer cancel()
+	cs, err := s.e.docker.ContainerList(lctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		if ctx.Err() == nil {
+			s.e.metrics.Error(metrics.ReasonList)
+			s.e.log.Warn("listing containers failed", "error", err)
+		}
+		return nil, err
+	}
+	first := !s.listed
+	s.listed = true
+	ids := make(map[string]bool, len(cs))
+	for _, c := range cs {
+		ids[c.ID] = true
+		if _, ok := s.positions[c.ID]; first && !ok {
+			if p, ok := s.initialPosition(c); ok {
+				s.positions[c.ID] = p
+			}
+		}
+		if s.tailers[c.ID] != nil || s.ignored[c.ID] || !s.wanted(c) {
+			continue
+		}
+		// A container that stopped while the plugin was down may have
+		// written lines after its saved position: its tailer reads them
+		// and ends with the log.
+		if c.State == "running" || first && s.saved[c.ID] {
+			s.start(ctx, c.ID)
+		}
+	}
+	return ids, nil
+}
+
+// initialPosition is where a container found by the first listing, and
+// without a saved position, is read from; false for its first line.
+//   - read_from_head on: its first line.
+//   - Positions were saved (a checkpoint, or a hot reload): a container
+//     created after that is read from its first line; one that existed then
+//     had no position because it did not run, so it is read from when they
+//     were saved (lines it wrote while the plugin was down are new).
+//   - Otherwise: a running container from now, and a stopped one from when
+//     the plugin started (its next run's lines are all new).
+func (s *supervisor) initialPosition(c container.Summary) (Position, bool) {
+	e := s.e
+	switch {
+	case e.cfg.ReadFromHead:
+		return Position{}, false
+	case !e.resumedAt.IsZero():
+		if time.Unix(c.Created+1, 0).Before(e.resumedAt) { // Created is in whole seconds
+			return resume.FromTime(e.resumedAt.UnixNano()), true
+		}
+		return Position{}, false
+	case c.State == "running":
+		return resume.FromNow(e.started.UnixNano()), true
+	}
+	return resume.FromTime(e.started.UnixNano()), true
+}
+
+func (s *supervisor) wanted(c container.Summary) bool {
+	if c.ID == s.e.selfID {
+		return false
+	}
+	name := ""
+	if len(c.Names) > 0 {
+		name = trimSlash(c.Names[0])
+	}
+	return s.e.cfg.Match(name, c.Image, c.Labels)
+}
+
+func (s *supervisor) start(ctx context.Context, id string) {
+	tctx, cancel := context.WithCancel(ctx)
+	from := s.positions[id]
+	t := newTailer(s.e, id, from)
+	delete(s.positions, id)
+	delete(s.names, id)
+	s.e.buf.seed(map[string]Position{id: from.Durable()})
+	s.tailers[id] = &tailerHandle{t: t, cancel: cancel}
+	s.e.metrics.Watched.Set(float64(len(s.tailers)))
+	s.e.wg.Add(1)
+	go func() {
+		defer s.e.wg.Done()
+		defer cancel()
+		pos, err := t.run(tctx)
+		select {
+		case s.e.exited <- tailerExit{id: id, pos: pos, err: err}:
+		case <-ctx.Done():
+		}
+	}()
+}
+
+// reap records where an ended tailer stopped, and follows the container
+// again if it restarted meanwhile.
+func (s *supervisor) reap(ctx context.Context, x tailerExit) {
+	h, ok := s.tailers[x.id]
+	if !ok {
+		return
+	}
+	delete(s.tailers, x.id)
+	s.e.metrics.Watched.Set(float64(len(s.tailers)))
+	if h.gone {
+		// Forgotten while ending: its last rotation may have come after.
+		s.e.metrics.ForgetContainer(h.t.containerName())
+		return
+	}
+	s.positions[x.id] = x.pos
+	s.names[x.id] = h.t.containerName()
+	if x.err == errTTYNotWanted {
+		s.ignored[x.id] = true
+		return
+	}
+	if h.restart {
+		s.list(ctx, filters.NewArgs(filters.Arg("id", x.id)))
+	}
+}
+
+// forget drops everything kept for a container that no longer exists.
+func (s *supervisor) forget(id string) {
+	if h, ok := s.tailers[id]; ok {
+		h.cancel()
+		h.gone = true // its series go when it has ended (reap)
+	} else if name, ok := s.names[id]; ok {
+		s.e.metrics.ForgetContainer(name)
+	}
+	delete(s.positions, id)
+	delete(s.names, id)
+	delete(s.ignored, id)
+	s.e.buf.forget(id)
+}
+
+func (s *supervisor) stopAll() {
+	for _, h := range s.tailers {
+		h.cancel()
+	}
+}
