@@ -7,6 +7,8 @@
 
 #include <stdlib.h>
 #include <stddef.h>
+#include <unistd.h>
+#include <sys/syscall.h>
 
 #define FLB_ERROR 0
 #define FLB_OK 1
@@ -77,6 +79,15 @@ static inline int flb_input_log_enabled(struct flb_api *api, void *ins, int leve
 static inline void flb_input_log(struct flb_api *api, int level, const char *msg)
 {
     api->log_print(level, NULL, 0, "%s", msg);
+}
+
+/* The OS thread calling in. Fluent Bit runs an instance's init, collect,
+ * pause, resume and exit on that instance's own pthread, and the
+ * context-free callbacks say nothing else about which instance they are
+ * for. Read in C: Go's view of the thread would be its own M. */
+static inline long flb_caller_thread(void)
+{
+    return (long) syscall(SYS_gettid);
 }
 
 #endif

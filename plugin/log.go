@@ -13,17 +13,19 @@ import (
 )
 
 // flbHandler writes slog records through Fluent Bit's own log API, so the
-// plugin follows Fluent Bit's log_level and output.
+// plugin follows Fluent Bit's log_level and output. Records wait in
+// pendingLogs for a Fluent Bit thread to write them (see logqueue.go).
 type flbHandler struct {
-	api    *C.struct_flb_api
-	ins    unsafe.Pointer
-	prefix string
-	attrs  []slog.Attr
-	groups []string
+	api      *C.struct_flb_api
+	ins      unsafe.Pointer
+	instance string
+	prefix   string
+	attrs    []slog.Attr
+	groups   []string
 }
 
 func newLogger(api *C.struct_flb_api, ins unsafe.Pointer, instance string) *slog.Logger {
-	return slog.New(&flbHandler{api: api, ins: ins, prefix: "[input:docker_logs:" + instance + "] "})
+	return slog.New(&flbHandler{api: api, ins: ins, instance: instance, prefix: "[input:docker_logs:" + instance + "] "})
 }
 
 func flbLevel(l slog.Level) C.int {
@@ -63,9 +65,7 @@ func (h *flbHandler) Handle(ctx context.Context, r slog.Record) error {
 	}
 	b.WriteByte(' ')
 	_ = text.Handle(ctx, r)
-	msg := C.CString(string(bytes.TrimSpace(b.Bytes())))
-	defer C.free(unsafe.Pointer(msg))
-	C.flb_input_log(h.api, flbLevel(r.Level), msg)
+	pendingLogs.add(h.instance, flbLevel(r.Level), string(bytes.TrimSpace(b.Bytes())))
 	return nil
 }
 

@@ -27,9 +27,15 @@ func main() {}
 type instance struct {
 	name   string
 	key    unsafe.Pointer // C memory: Fluent Bit's remote_context for it
+	api    *C.struct_flb_api
 	engine *capture.Engine
 	docker io.Closer // its idle connections must not outlive a hot reload
 	m      *metrics.Input
+	// pauses is how many pauses are not yet resumed (under mu): 0 or 1
+	// when Fluent Bit's thread tells which instance is paused, a count
+	// when it does not. While it is above 0, collect hands nothing over:
+	// Fluent Bit would hold it in the paused input's ring buffer.
+	pauses int
 }
 
 var (
@@ -37,8 +43,11 @@ var (
 	// live holds the running instances by remote_context, in init order.
 	live  = map[unsafe.Pointer]*instance{}
 	order []*instance
-	// pauses counts Pause calls not yet resumed (see FLBPluginInputPause).
-	pauses int
+	// threads maps the OS thread of each instance's Fluent Bit input
+	// thread, where its init, collect, pause, resume and exit run, to it.
+	threads = map[C.long]*instance{}
+	// anonymousExits counts exits from threads that name no instance.
+	anonymousExits int
 	// carried holds, by instance name, where exited instances stopped: the
 	// Go runtime outlives a hot reload, so the new instances resume there.
 	carried = map[string]carriedPositions{}
@@ -49,6 +58,13 @@ type carriedPositions struct {
 	stopped   time.Time
 }
 
+// defName and defDescription are allocated once: Fluent Bit never frees a
+// def's strings, and each hot reload registers again.
+var (
+	defName        = C.CString("docker_logs")
+	defDescription = C.CString("Docker container logs through the Docker Engine API")
+)
+
 //export FLBPluginPreRegister
 func FLBPluginPreRegister(hotReloading C.int) C.int { return 0 }
 
@@ -58,8 +74,8 @@ func FLBPluginRegister(def unsafe.Pointer) C.int {
 	d._type = C.FLB_PROXY_INPUT_PLUGIN
 	d.proxy = C.FLB_PROXY_GOLANG
 	d.flags = 0
-	d.name = C.CString("docker_logs")
-	d.description = C.CString("Docker container logs through the Docker Engine API")
+	d.name = defName
+	d.description = defDescription
 	d.event_type = 0
 	// A hot reload registers the new plugin before the old instances exit:
 	// holding the endpoint from here keeps it up across the reload.
@@ -85,6 +101,7 @@ func FLBPluginInit(plugin unsafe.Pointer) C.int {
 	mu.Lock()
 	defaultName := fmt.Sprintf("docker_logs.%d", len(order))
 	mu.Unlock()
+	defer flushLogs(api)
 	cfg, err := config.Parse(get, defaultName)
 	if err != nil {
 		newLogger(api, ins, defaultName).Error("init failed: " + err.Error())
@@ -96,7 +113,8 @@ func FLBPluginInit(plugin unsafe.Pointer) C.int {
 		log.Error("init failed: " + err.Error())
 		return C.FLB_ERROR
 	}
-	inst := &instance{name: cfg.InstanceName, key: C.malloc(1), docker: docker,
+	logsDropped.WithLabelValues(cfg.InstanceName) // shows at 0 from the start
+	inst := &instance{name: cfg.InstanceName, key: C.malloc(1), api: api, docker: docker,
 		m: metrics.NewInput(cfg.InstanceName, cfg.MetricsContainerLabels)}
 	inst.engine = capture.New(cfg, docker, log, inst.m)
 	mu.Lock()
@@ -112,15 +130,36 @@ func FLBPluginInit(plugin unsafe.Pointer) C.int {
 	mu.Lock()
 	live[inst.key] = inst
 	order = append(order, inst)
+	threads[C.flb_caller_thread()] = inst
 	mu.Unlock()
 	log.Info("started", "docker_host", cfg.DockerHost, "rotate_interval", cfg.RotateInterval)
 	return C.FLB_OK
 }
 
+// lookup returns the instance of remote_context ctx, and remembers the
+// calling thread as its own.
 func lookup(ctx unsafe.Pointer) *instance {
 	mu.Lock()
 	defer mu.Unlock()
-	return live[ctx]
+	inst := live[ctx]
+	if inst != nil {
+		threads[C.flb_caller_thread()] = inst
+	}
+	return inst
+}
+
+// callerLocked returns the instance whose Fluent Bit thread is calling,
+// known says whether the thread named it. Otherwise it is the
+// last-initialised instance: the one whose collector Fluent Bit's proxy
+// stops on a pause. Hold mu.
+func callerLocked() (inst *instance, known bool) {
+	if inst, ok := threads[C.flb_caller_thread()]; ok {
+		return inst, true
+	}
+	if len(order) == 0 {
+		return nil, false
+	}
+	return order[len(order)-1], false
 }
 
 // first serves the context-free callbacks of Fluent Bit before 4.1, which
@@ -134,10 +173,18 @@ func first() *instance {
 	return order[0]
 }
 
-// collect hands the instance's records over as one C buffer.
+// collect hands the instance's records over as one C buffer, unless the
+// instance is paused.
 func collect(inst *instance, data *unsafe.Pointer, size *C.size_t) C.int {
 	*data, *size = nil, 0
 	if inst == nil {
+		return C.FLB_OK
+	}
+	defer flushLogs(inst.api)
+	mu.Lock()
+	paused := inst.pauses > 0
+	mu.Unlock()
+	if paused {
 		return C.FLB_OK
 	}
 	inst.engine.Collect(func(b []byte) {
@@ -170,60 +217,87 @@ func FLBPluginInputCleanupCallback(data unsafe.Pointer) C.int {
 	return C.FLB_OK
 }
 
-// FLBPluginInputPause is called once per instance with nothing saying which.
-// Fluent Bit's proxy stops the collector of the last-initialised instance
-// whichever instance hit its limit, so that is the one whose reading stops;
-// calls are counted so that N pauses need N resumes. Every other instance
-// is still bounded by its own buffer_max_size.
+// FLBPluginInputPause is called on the thread of the instance Fluent Bit
+// pauses (its mem_buf_limit or storage limit is hit), with nothing else
+// saying which: the thread tells. That instance stops reading and hands
+// nothing over until it resumes. (Fluent Bit's proxy also stops the
+// collector of the last-initialised instance, whichever one is paused.)
 //
 //export FLBPluginInputPause
-func FLBPluginInputPause() {
-	mu.Lock()
-	defer mu.Unlock()
-	pauses++
-	if len(order) > 0 {
-		order[len(order)-1].engine.Pause()
-	}
-}
+func FLBPluginInputPause() { setPaused(true) }
 
 //export FLBPluginInputResume
-func FLBPluginInputResume() {
+func FLBPluginInputResume() { setPaused(false) }
+
+func setPaused(pause bool) {
 	mu.Lock()
-	defer mu.Unlock()
-	if pauses > 0 {
-		pauses--
+	inst, known := callerLocked()
+	if inst == nil {
+		mu.Unlock()
+		return
 	}
-	if pauses == 0 && len(order) > 0 {
-		order[len(order)-1].engine.Resume()
+	switch {
+	case known && pause:
+		inst.pauses = 1
+	case known:
+		inst.pauses = 0
+	case pause:
+		inst.pauses++ // N anonymous pauses need N resumes
+	case inst.pauses > 0:
+		inst.pauses--
 	}
+	if inst.pauses > 0 {
+		inst.engine.Pause()
+	} else {
+		inst.engine.Resume()
+	}
+	mu.Unlock()
+	flushLogs(inst.api)
 }
 
 //export FLBPluginInputPreRun
 func FLBPluginInputPreRun(hotReloading C.int) C.int { return 0 }
 
 // FLBPluginInputPreExit stops reading, for every instance: pre-exit comes
-// only when all of them are about to exit (shutdown or hot reload).
+// only when all of them are about to exit (shutdown or hot reload). Their
+// positions are saved at each one's own exit, after its last collect.
 //
 //export FLBPluginInputPreExit
 func FLBPluginInputPreExit(hotReloading C.int) {
 	mu.Lock()
 	insts := append([]*instance(nil), order...)
+	inst, _ := callerLocked()
 	mu.Unlock()
 	stopAll(insts)
+	if inst != nil {
+		flushLogs(inst.api)
+	}
 }
 
-// FLBPluginExit is called once per instance with nothing saying which; the
-// first call ends them all, the others find nothing left.
+// FLBPluginExit is called once per instance, on its thread, after its last
+// collect: that instance ends here and its positions are saved. Exits from
+// threads that name no instance are counted; the last of them ends every
+// instance left.
 //
 //export FLBPluginExit
 func FLBPluginExit() C.int {
+	var done []*instance
 	mu.Lock()
-	insts := order
-	order, live, pauses = nil, map[unsafe.Pointer]*instance{}, 0
+	if inst, known := callerLocked(); known {
+		done = []*instance{inst}
+	} else if anonymousExits++; anonymousExits >= len(order) {
+		done = append(done, order...)
+		anonymousExits = 0
+	}
+	for _, inst := range done {
+		forgetLocked(inst)
+	}
 	mu.Unlock()
-	stopAll(insts)
+
+	stopAll(done)
 	stopped := time.Now()
-	for _, inst := range insts {
+	for _, inst := range done {
+		inst.engine.SaveCheckpoint()
 		mu.Lock()
 		carried[inst.name] = carriedPositions{inst.engine.Positions(), stopped}
 		mu.Unlock()
@@ -231,9 +305,27 @@ func FLBPluginExit() C.int {
 		metrics.Shared.Forget(inst.name)
 		metrics.Shared.Release()
 		inst.m.Close()
+		logsDropped.DeleteLabelValues(inst.name)
+		flushLogs(inst.api)
 		C.free(inst.key)
 	}
 	return C.FLB_OK
+}
+
+// forgetLocked removes inst from the running instances. Hold mu.
+func forgetLocked(inst *instance) {
+	delete(live, inst.key)
+	for i, o := range order {
+		if o == inst {
+			order = append(order[:i:i], order[i+1:]...)
+			break
+		}
+	}
+	for tid, o := range threads {
+		if o == inst {
+			delete(threads, tid)
+		}
+	}
 }
 
 // stopAll stops engines in parallel, so shutdown takes one engine's time.

@@ -296,9 +296,10 @@ func TestHotReloads(t *testing.T) {
 func TestTwoInstances(t *testing.T) {
 	prefix := uniqueName(t)
 	addr := freeAddr(t)
-	// -P 0: a pause concerns instance 0, as when it alone hits its
-	// mem_buf_limit; Fluent Bit's proxy stops the last-initialised collector.
-	h := launchHost(t, append([]string{"-P", "0"}, hostArgs(200*time.Millisecond,
+	// -P 1: the last-initialised instance alone hits its mem_buf_limit.
+	// (Fluent Bit's proxy stops that one's collector whichever instance is
+	// paused, so only then can the other keep delivering.)
+	h := launchHost(t, append([]string{"-P", "1"}, hostArgs(200*time.Millisecond,
 		[]string{"include_names=" + prefix + "-a*", "instance_name=first", "metrics_listen=" + addr},
 		[]string{"include_names=" + prefix + "-b*", "instance_name=second", "metrics_listen=" + addr})...)...)
 	h.waitStderr(t, "host: instance 1 running", 20*time.Second)

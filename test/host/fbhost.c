@@ -92,9 +92,26 @@ struct inst_cfg {
     struct prop *props;
     int nprops;
     int log_level;              /* -L, or the instance's log_level property */
+    int ring_capacity;          /* thread.ring_buffer.capacity, default 1024 */
 };
 
-enum cmd { CMD_NONE, CMD_PRERUN, CMD_PAUSE, CMD_RESUME, CMD_EXIT };
+enum cmd { CMD_NONE, CMD_PRERUN, CMD_PAUSE, CMD_RESUME, CMD_EXIT, CMD_TICK };
+
+/* CMD_PAUSE's argument: why Fluent Bit pauses the input. */
+enum { PAUSE_SHUTDOWN = 0, PAUSE_LIMIT = 1 };
+
+/* FLB_INPUT_RING_BUFFER_CAPACITY, and append_to_ring_buffer's retries. */
+#define RING_CAPACITY_DEFAULT 1024
+#define RING_RETRIES          10
+#define RING_RETRY_US         100000
+
+/* One collected buffer waiting in an instance's ring buffer. */
+struct held {
+    char *json;                 /* its records as JSON lines (NULL with -q) */
+    size_t json_len;
+    long records;
+    size_t bytes;
+};
 
 struct gen;
 
@@ -122,6 +139,12 @@ struct inst {
     struct timespec next_tick;  /* CLOCK_MONOTONIC */
 
     int paused;                 /* only touched on the instance's thread */
+    /* Over its limit (mem_buf_status paused): the main thread does not
+     * drain its ring buffer, so what it collects is held there. Only
+     * touched on the instance's thread. */
+    int limit_paused;
+    struct held *ring;
+    int ring_len;
 };
 
 /* One registration of the .so: the first load, then one per hot reload. */
@@ -155,6 +178,11 @@ static FILE *g_out;
 static pthread_mutex_t g_out_mu = PTHREAD_MUTEX_INITIALIZER;   /* output + counters */
 static pthread_mutex_t g_init_mu = PTHREAD_MUTEX_INITIALIZER;  /* FLBPluginInit */
 static unsigned long long g_records, g_bytes, g_ticks;
+static unsigned long long g_ring_dropped;                        /* records */
+/* log_print calls from threads that are not Fluent Bit's (see api_log_print) */
+static unsigned long long g_foreign_logs;
+/* Set on the instance threads: Fluent Bit's flb_worker_get() is non-NULL. */
+static __thread int t_fluent_bit_thread;
 static int g_max_notified;
 static int g_pipe[2] = { -1, -1 };                              /* self-pipe */
 
@@ -317,12 +345,19 @@ static const char *api_input_get_property(const char *key, void *i_ins)
     return NULL;
 }
 
+/* flb_log_print queues the message to Fluent Bit's logger (log_file, log
+ * counters) only on a Fluent Bit worker thread; from any other thread it
+ * goes straight to stderr and Fluent Bit's log never sees it. The host
+ * prints both the same way and counts the second kind. */
 static void api_log_print(int type, const char *file, int line, const char *fmt, ...)
 {
     va_list ap;
 
     (void) file;
     (void) line;
+    if (!t_fluent_bit_thread) {
+        __atomic_add_fetch(&g_foreign_logs, 1, __ATOMIC_RELAXED);
+    }
     va_start(ap, fmt);
     vlog_line(type, fmt, ap);
     va_end(ap);
@@ -840,6 +875,96 @@ static void fatal_invalid(struct inst *in, const char *why)
     _exit(EXIT_INVALID);
 }
 
+/* Prints records and counts them; returns 1 when -m was just reached. */
+static int emit(const char *json, size_t json_len, long n, size_t bytes)
+{
+    int reached;
+
+    pthread_mutex_lock(&g_out_mu);
+    if (json_len) {
+        fwrite(json, 1, json_len, g_out);
+        fflush(g_out);
+    }
+    g_records += (unsigned long long) n;
+    g_bytes += bytes;
+    g_ticks++;
+    reached = opt.max_records && g_records >= opt.max_records && !g_max_notified;
+    if (reached) {
+        g_max_notified = 1;
+    }
+    pthread_mutex_unlock(&g_out_mu);
+    return reached;
+}
+
+/* A buffer collected while the input is over its limit waits in its ring
+ * buffer (append_to_ring_buffer); when the ring is full, Fluent Bit retries
+ * for a second and then drops it, though the plugin counts it handed over. */
+static void ring_hold(struct inst *in, struct sbuf *out, long n, size_t bytes)
+{
+    struct held *h;
+
+    if (in->ring_len >= in->cfg->ring_capacity) {
+        usleep(RING_RETRIES * RING_RETRY_US);
+        hlog(LVL_ERROR, "[input:%s:%s] could not enqueue records into the ring buffer",
+             in->gen->def->name, in->name);
+        pthread_mutex_lock(&g_out_mu);
+        g_ring_dropped += (unsigned long long) n;
+        pthread_mutex_unlock(&g_out_mu);
+        free(out->p);
+        return;
+    }
+    if (!in->ring) {
+        in->ring = xcalloc((size_t) in->cfg->ring_capacity, sizeof(*in->ring));
+    }
+    h = &in->ring[in->ring_len++];
+    h->json = out->p;
+    h->json_len = out->len;
+    h->records = n;
+    h->bytes = bytes;
+}
+
+/* Resumed: the main thread drains the ring (flb_input_chunk_ring_buffer_collector). */
+static void ring_drain(struct inst *in)
+{
+    int i, reached = 0;
+
+    for (i = 0; i < in->ring_len; i++) {
+        reached |= emit(in->ring[i].json, in->ring[i].json_len, in->ring[i].records,
+                        in->ring[i].bytes);
+        free(in->ring[i].json);
+    }
+    if (in->ring_len) {
+        hlog(LVL_DEBUG, "[host] %s: %d buffers drained from the ring buffer", in->name,
+             in->ring_len);
+    }
+    in->ring_len = 0;
+    if (reached) {
+        notify_main(PIPE_MAX_RECORDS);
+    }
+}
+
+/* At exit, what still waits in the ring is destroyed with the instance. */
+static void ring_discard(struct inst *in)
+{
+    long n = 0;
+    int i;
+
+    for (i = 0; i < in->ring_len; i++) {
+        n += in->ring[i].records;
+        free(in->ring[i].json);
+    }
+    if (in->ring_len) {
+        hostmsg("host: %s: %d buffers (%ld records) left in the ring buffer at exit, "
+                "discarded", in->name, in->ring_len, n);
+        pthread_mutex_lock(&g_out_mu);
+        g_ring_dropped += (unsigned long long) n;
+        pthread_mutex_unlock(&g_out_mu);
+    }
+    in->ring_len = 0;
+    free(in->ring);
+    in->ring = NULL;
+}
+
 /* One run of the collector (flb_proxy_input_cb_collect). */
 static void do_tick(struct inst *in)
 {
@@ -886,20 +1011,14 @@ static void do_tick(struct inst *in)
         fatal_invalid(in, why);
     }
 
-    pthread_mutex_lock(&g_out_mu);
-    if (out.len) {
-        fwrite(out.p, 1, out.len, g_out);
-        fflush(g_out);
+    int reached = 0;
+    if (in->limit_paused) {
+        ring_hold(in, &out, n, len);
     }
-    g_records += (unsigned long long) n;
-    g_bytes += len;
-    g_ticks++;
-    int reached = opt.max_records && g_records >= opt.max_records && !g_max_notified;
-    if (reached) {
-        g_max_notified = 1;
+    else {
+        reached = emit(out.p, out.len, n, len);
+        free(out.p);
     }
-    pthread_mutex_unlock(&g_out_mu);
-    free(out.p);
 
     /* Cleanup after the append, as the proxy does. */
     if (pl->cb_cleanup_ctx) {
@@ -941,6 +1060,32 @@ static void collector_set(struct inst *t, int active)
     pthread_mutex_unlock(&t->mu);
 }
 
+static void post_cmd(struct inst *in, enum cmd cmd, int arg);
+
+/* Other inputs' threads keep collecting while one exits. Between its
+ * pre-exit and its exit, each other running collector ticks once, so that
+ * interleaving happens on every run instead of by chance. */
+static void tick_others(struct inst *in)
+{
+    struct gen *g = in->gen;
+    int i, running;
+
+    for (i = 0; i < g->ninst; i++) {
+        struct inst *o = &g->insts[i];
+        if (o == in) {
+            continue;
+        }
+        pthread_mutex_lock(&o->mu);
+        running = o->ticking && o->coll_active;
+        pthread_mutex_unlock(&o->mu);
+        if (running) {
+            hlog(LVL_DEBUG, "[host] %s: collect of %s between its pre-exit and exit",
+                 in->name, o->name);
+            post_cmd(o, CMD_TICK, 0);
+        }
+    }
+}
+
 /* Runs a command on the instance's own thread. */
 static void run_cmd(struct inst *in, enum cmd cmd, int arg)
 {
@@ -966,6 +1111,9 @@ static void run_cmd(struct inst *in, enum cmd cmd, int arg)
         break;
 
     case CMD_PAUSE:
+        if (arg == PAUSE_LIMIT) {
+            in->limit_paused = 1;       /* set by the main thread before it signals */
+        }
         if (in->paused) {               /* Fluent Bit pauses once per overlimit */
             hlog(LVL_DEBUG, "[host] %s: already paused", in->name);
             break;
@@ -996,11 +1144,17 @@ static void run_cmd(struct inst *in, enum cmd cmd, int arg)
             fv();
         }
         in->paused = 0;
+        in->limit_paused = 0;
+        ring_drain(in);
         if (g->last_init) {
             hlog(LVL_DEBUG, "[host] %s: collector of %s restarted", in->name,
                  g->last_init->name);
             collector_set(g->last_init, 1);
         }
+        break;
+
+    case CMD_TICK:
+        do_tick(in);
         break;
 
     case CMD_EXIT:
@@ -1012,10 +1166,12 @@ static void run_cmd(struct inst *in, enum cmd cmd, int arg)
             hlog(LVL_DEBUG, "[host] %s: FLBPluginInputPreExit(%d)", in->name, arg);
             fi(arg);
         }
+        tick_others(in);
         if (g->plugin->cb_exit) {
             hlog(LVL_DEBUG, "[host] %s: FLBPluginExit()", in->name);
             g->plugin->cb_exit();
         }
+        ring_discard(in);
         break;
 
     case CMD_NONE:
@@ -1028,6 +1184,8 @@ static void *inst_thread(void *arg)
     struct inst *in = arg;
     struct gen *g = in->gen;
     int ret;
+
+    t_fluent_bit_thread = 1;
 
     /* Init: the shared plugin struct is rewritten for every instance, so
      * the pointer identifies the .so, not the instance. */
@@ -1315,10 +1473,11 @@ static void stop_instances(struct gen *g, int hot)
     if (opt.shutdown_pause) {
         /* -S: flb_engine_shutdown pauses every input before exiting it. */
         for (i = 0; i < g->ninst; i++) {
-            post_cmd(&g->insts[i], CMD_PAUSE, 0);
+            post_cmd(&g->insts[i], CMD_PAUSE, PAUSE_SHUTDOWN);
         }
     }
-    for (i = 0; i < g->ninst; i++) {
+    /* flb_input_exit_all: the last input first, one after the other. */
+    for (i = g->ninst - 1; i >= 0; i--) {
         post_cmd(&g->insts[i], CMD_EXIT, hot);
     }
     for (i = 0; i < g->ninst; i++) {
@@ -1337,12 +1496,13 @@ static void pause_resume(struct gen *g, int pause)
     enum cmd cmd = pause ? CMD_PAUSE : CMD_RESUME;
     int i;
 
+    /* A signalled pause is an input over its mem_buf_limit. */
     if (opt.pause_only >= 0) {
-        post_cmd(&g->insts[opt.pause_only], cmd, 0);
+        post_cmd(&g->insts[opt.pause_only], cmd, PAUSE_LIMIT);
     }
     else {
         for (i = 0; i < g->ninst; i++) {
-            post_cmd(&g->insts[i], cmd, 0);
+            post_cmd(&g->insts[i], cmd, PAUSE_LIMIT);
         }
     }
 }
@@ -1352,7 +1512,10 @@ static void print_counters(void)
     pthread_mutex_lock(&g_out_mu);
     hlog(LVL_DEBUG, "[host] ticks with data: %llu", g_ticks);
     hostmsg("host: records=%llu bytes=%llu", g_records, g_bytes);
+    hostmsg("host: records dropped from ring buffers=%llu", g_ring_dropped);
     pthread_mutex_unlock(&g_out_mu);
+    hostmsg("host: log_print calls outside Fluent Bit's threads=%llu",
+            __atomic_load_n(&g_foreign_logs, __ATOMIC_RELAXED));
 }
 
 /* Hot reload: returns 0 on success or when the old config keeps running,
@@ -1462,8 +1625,11 @@ static void usage(FILE *f)
         "  -S        call FLBPluginInputPause on every instance before exiting\n"
         "            (Fluent Bit's flb_engine_shutdown does; off by default)\n"
         "  -i [NAME] start a new instance; the -p that follow belong to it\n"
-        "  -p K=V    property of the current instance (value may be empty)\n"
-        "signals: USR1 pause, USR2 resume, HUP hot reload, TERM/INT exit\n"
+        "  -p K=V    property of the current instance (value may be empty);\n"
+        "            log_level and thread.ring_buffer.capacity are the host's\n"
+        "signals: USR1 pause (as over mem_buf_limit: what the paused input\n"
+        "         still collects waits in its ring buffer, dropped when full),\n"
+        "         USR2 resume, HUP hot reload, TERM/INT exit\n"
         "exit: 0 ok, 1 init failed, 2 usage/load error, 3 invalid record\n");
 }
 
@@ -1510,6 +1676,7 @@ static struct inst_cfg *new_cfg(const char *name)
     memset(c, 0, sizeof(*c));
     c->name = name;
     c->log_level = -1;
+    c->ring_capacity = RING_CAPACITY_DEFAULT;
     return c;
 }
 
@@ -1636,8 +1803,8 @@ static void parse_args(int argc, char **argv)
     if (opt.pause_only >= ncfg) {
         BAD("-P %d: there are only %d instances", opt.pause_only, ncfg);
     }
-    /* log_level is Fluent Bit's own per-instance key: it sets that
-     * instance's input_log_check level and is hidden from the plugin. */
+    /* log_level and thread.ring_buffer.capacity are Fluent Bit's own
+     * per-instance keys: the host uses them, the plugin never sees them. */
     for (i = 0; i < ncfg; i++) {
         cfgs[i].log_level = opt.log_level;
         for (j = 0; j < cfgs[i].nprops; j++) {
@@ -1647,7 +1814,13 @@ static void parse_args(int argc, char **argv)
                     BAD("instance %d: bad log_level %s", i, cfgs[i].props[j].val);
                 }
                 cfgs[i].log_level = l;
-                break;
+            }
+            else if (strcasecmp(cfgs[i].props[j].key, "thread.ring_buffer.capacity") == 0) {
+                if (parse_long(cfgs[i].props[j].val, 1, &v) != 0 || v > 1000000) {
+                    BAD("instance %d: bad thread.ring_buffer.capacity %s", i,
+                        cfgs[i].props[j].val);
+                }
+                cfgs[i].ring_capacity = (int) v;
             }
         }
     }
