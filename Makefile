@@ -27,7 +27,7 @@ $(HOST): test/host/fbhost.c
 run: build host
 	@if ! docker info >/dev/null 2>&1; then \
 		echo "No Docker engine answers (DOCKER_HOST=$${DOCKER_HOST:-unix:///var/run/docker.sock})."; \
-		echo "Start one (scripts/dockerd.sh start) and run make run again."; exit 1; fi
+		echo "Start one (test/scripts/dockerd.sh start) and run make run again."; exit 1; fi
 	@if command -v fluent-bit >/dev/null 2>&1; then \
 		exec fluent-bit -e $(abspath $(PLUGIN)) -c $(CONF); \
 	else \
@@ -43,7 +43,7 @@ unit:
 	$(GO) test -race -count=1 ./capture/... ./test/logger/...
 
 image-test:
-	scripts/test-image.sh
+	test/scripts/test-image.sh
 
 # End-to-end tests: the .so in the host against the real engine.
 e2e: build host image-test

@@ -347,9 +347,9 @@ func TestDaemonRestart(t *testing.T) {
 
 func dockerdScript(t *testing.T, action string) {
 	t.Helper()
-	out, err := exec.Command(filepath.Join(repoRoot, "scripts", "dockerd.sh"), action).CombinedOutput()
+	out, err := exec.Command(filepath.Join(repoRoot, "test", "scripts", "dockerd.sh"), action).CombinedOutput()
 	if err != nil {
-		t.Fatalf("scripts/dockerd.sh %s: %v\n%s", action, err, out)
+		t.Fatalf("test/scripts/dockerd.sh %s: %v\n%s", action, err, out)
 	}
 }
 
