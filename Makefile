@@ -40,7 +40,7 @@ vet:
 	@test -z "$$(gofmt -l capture plugin test)" || { gofmt -l capture plugin test; exit 1; }
 
 unit:
-	$(GO) test -race -count=1 ./capture/... ./test/logger/...
+	$(GO) test -race -count=1 ./capture/... ./test/logger/... ./test/
 
 image-test:
 	test/scripts/test-image.sh
