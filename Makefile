@@ -1,5 +1,7 @@
 SHELL := /bin/bash
 # docker_logs: a Fluent Bit input plugin for Docker container logs.
+# Go's default place on a fresh machine.
+export PATH := $(PATH):/usr/local/go/bin
 GO        ?= go
 CC        ?= gcc
 BUILD     := build
@@ -8,7 +10,7 @@ HOST      := $(BUILD)/fbhost
 CONF      ?= conf/fluent-bit.conf
 E2E_FLAGS ?=
 
-.PHONY: all build host run test vet unit alerts e2e image-test fuzz bench soak clean
+.PHONY: all build host run setup test vet unit alerts e2e image-test fuzz bench soak clean
 
 all: build host
 
@@ -23,27 +25,35 @@ $(HOST): test/host/fbhost.c
 	$(CC) -O2 -Wall -Wextra -o $@ $< -ldl -lpthread -lmsgpackc
 
 # Runs the plugin against the local Docker engine: in Fluent Bit when it is
-# installed, otherwise in the project's host, printing records.
-run: build host
-	@if ! docker info >/dev/null 2>&1; then \
-		echo "No Docker engine answers (DOCKER_HOST=$${DOCKER_HOST:-unix:///var/run/docker.sock})."; \
-		echo "Start one (scripts/dockerd.sh start) and run make run again."; exit 1; fi
+# installed, otherwise in the project's host, printing records. As root it
+# starts the project's engine when none answers, and a demo container
+# (DEMO=off skips it, DEMO=on starts it without root).
+DEMO ?=
+run:
+	@test/scripts/setup.sh run
+	@$(MAKE) --no-print-directory build host
+	@if [ "$(DEMO)" = on ] || { [ "$(DEMO)" != off ] && [ "$$(id -u)" = 0 ]; }; then test/scripts/demo.sh start; fi
 	@if command -v fluent-bit >/dev/null 2>&1; then \
-		exec fluent-bit -e $(abspath $(PLUGIN)) -c $(CONF); \
+		echo "Running fluent-bit -c $(CONF) (Ctrl-C stops it)"; \
+		exec fluent-bit -c $(CONF); \
 	else \
 		echo "fluent-bit not found: running the plugin in $(HOST) (Ctrl-C stops it)"; \
 		exec $(HOST) -e $(PLUGIN) -i docker_logs -p rotate_interval=5m; \
 	fi
+
+# Installs what the tests need (as root) and starts an engine if none answers.
+setup:
+	test/scripts/setup.sh test
 
 vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l capture plugin test)" || { gofmt -l capture plugin test; exit 1; }
 
 unit:
-	$(GO) test -race -count=1 ./capture/... ./test/logger/...
+	$(GO) test -race -count=1 ./capture/... ./test/logger/... ./test/
 
 image-test:
-	scripts/test-image.sh
+	test/scripts/test-image.sh
 
 # End-to-end tests: the .so in the host against the real engine.
 e2e: build host image-test
@@ -54,7 +64,10 @@ alerts:
 	promtool check rules conf/prometheus-alerts.yml
 	promtool test rules conf/prometheus-alerts.test.yml
 
-test: vet unit alerts e2e bench-smoke
+# The set-up first, then the tests in order.
+test:
+	test/scripts/setup.sh test
+	$(MAKE) --no-print-directory vet build unit alerts e2e bench-smoke
 
 fuzz:
 	$(GO) test ./capture/logstream -run '^$$' -fuzz FuzzReaderMux -fuzztime 30s

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -52,14 +53,44 @@ type Config struct {
 	MetricsContainerLabels bool
 }
 
-// Keys lists every property the plugin reads, for documentation and tests.
-var Keys = []string{
-	"docker_host", "docker_tls_ca", "docker_tls_cert", "docker_tls_key", "docker_tls_verify",
-	"instance_name", "resync_interval", "rotate_interval",
-	"include_names", "exclude_names", "include_images", "exclude_images",
-	"include_labels", "exclude_labels", "streams", "exclude_self", "read_from_head",
-	"label_keys", "max_line_size", "buffer_max_size", "db", "db.flush_interval",
-	"metrics_listen", "metrics_container_labels",
+// Key describes one property the plugin reads. Type is the kind of value,
+// named as Fluent Bit's config map names it: str, int, bool, size, time or
+// clist (a comma-separated list). Default is "" when there is none or when
+// it depends on the environment (the Description says how).
+type Key struct {
+	Name, Type, Default, Description string
+}
+
+// Keys lists every property the plugin reads, in documentation order: for
+// Fluent Bit's config map (unknown keys are then rejected), the README and
+// the tests of the example configurations.
+func Keys() []Key {
+	return []Key{
+		{"docker_host", "str", "", "the daemon: unix:///path or tcp://host:port; default $DOCKER_HOST, else unix:///var/run/docker.sock"},
+		{"docker_tls_ca", "str", "", "CA file for a tcp:// daemon; default $DOCKER_CERT_PATH/ca.pem"},
+		{"docker_tls_cert", "str", "", "client certificate for a tcp:// daemon; default $DOCKER_CERT_PATH/cert.pem"},
+		{"docker_tls_key", "str", "", "client key for a tcp:// daemon; default $DOCKER_CERT_PATH/key.pem"},
+		{"docker_tls_verify", "bool", "", "verify the daemon's certificate; default on with a CA file, or as $DOCKER_TLS_VERIFY with $DOCKER_CERT_PATH"},
+		{"instance_name", "str", "", "the input label of this instance's metrics; default docker_logs.N in init order"},
+		{"resync_interval", "time", "30s", "how often containers are listed again"},
+		{"rotate_interval", "time", "5m", "every stream is reopened from its position after this long"},
+		{"include_names", "clist", "", "globs on the container name; only matching containers are read"},
+		{"exclude_names", "clist", "", "globs on the container name; matching containers are skipped"},
+		{"include_images", "clist", "", "globs on the image (* crosses /); only matching containers are read"},
+		{"exclude_images", "clist", "", "globs on the image (* crosses /); matching containers are skipped"},
+		{"include_labels", "clist", "", "key or key=value; only containers with one of them are read"},
+		{"exclude_labels", "clist", "", "key or key=value; containers with one of them are skipped"},
+		{"streams", "clist", "stdout,stderr", "which streams to read"},
+		{"exclude_self", "bool", "on", "skip the container Fluent Bit runs in"},
+		{"read_from_head", "bool", "off", "read containers running at start from their first line"},
+		{"label_keys", "clist", "", "labels to add to each record as labels; * adds all"},
+		{"max_line_size", "size", "1M", "longer lines are cut here and marked log_truncated"},
+		{"buffer_max_size", "size", "16M", "records waiting for the next collect take at most this much"},
+		{"db", "str", "", "checkpoint file of every container's position; its directory must exist"},
+		{"db.flush_interval", "time", "5s", "how often the checkpoint is written"},
+		{"metrics_listen", "str", "127.0.0.1:2021", "address of /metrics and /healthz; off disables it"},
+		{"metrics_container_labels", "bool", "on", "off drops the container_name label from per-container series"},
+	}
 }
 
 const defaultDockerHost = "unix:///var/run/docker.sock"
@@ -104,9 +135,17 @@ func Parse(get Getter, defaultInstanceName string) (Config, error) {
 		(scheme != "unix" && scheme != "tcp" && scheme != "http" && scheme != "https") {
 		p.fail("docker_host", c.DockerHost, "want unix:///path/to/docker.sock or tcp://host:port")
 	}
-	c.TLSVerify = p.bool("docker_tls_verify", c.TLSCA != "")
+	verifyDefault := c.TLSCA != ""
+	if c.TLSCA == "" && c.TLSCert == "" && c.TLSKey == "" && p.err == nil {
+		verifyDefault = p.tlsFromEnv(&c)
+	}
+	c.TLSVerify = p.bool("docker_tls_verify", verifyDefault)
 	if c.TLSVerify && c.TLSCA == "" && p.err == nil {
-		p.fail("docker_tls_verify", p.str("docker_tls_verify", "on"), "needs docker_tls_ca")
+		if p.get("docker_tls_verify") == "" {
+			p.fail("DOCKER_TLS_VERIFY", os.Getenv("DOCKER_TLS_VERIFY"), "needs a CA: ca.pem in DOCKER_CERT_PATH, or docker_tls_ca")
+		} else {
+			p.fail("docker_tls_verify", p.str("docker_tls_verify", "on"), "needs docker_tls_ca")
+		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") && p.err == nil {
 		if c.TLSCert == "" {
@@ -266,6 +305,38 @@ func (p *parser) streams() (stdout, stderr bool) {
 	return stdout, stderr
 }
 
+// tlsFromEnv fills the TLS files of a tcp:// daemon from the environment,
+// as the docker CLI does when no docker_tls_* file is given: ca.pem,
+// cert.pem and key.pem, each if present, in $DOCKER_CERT_PATH, or with only
+// $DOCKER_TLS_VERIFY set, in the CLI's config directory. It returns whether
+// verification is on by default: $DOCKER_TLS_VERIFY is not empty.
+func (p *parser) tlsFromEnv(c *Config) bool {
+	scheme, _, _ := strings.Cut(c.DockerHost, "://")
+	if scheme != "tcp" && scheme != "https" {
+		return false
+	}
+	verify := os.Getenv("DOCKER_TLS_VERIFY") != ""
+	dir := os.Getenv("DOCKER_CERT_PATH")
+	if dir == "" && verify {
+		dir = os.Getenv("DOCKER_CONFIG")
+		if home, err := os.UserHomeDir(); dir == "" && err == nil {
+			dir = filepath.Join(home, ".docker")
+		}
+	}
+	if dir == "" {
+		return false
+	}
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"ca.pem", &c.TLSCA}, {"cert.pem", &c.TLSCert}, {"key.pem", &c.TLSKey}} {
+		if fi, err := os.Stat(filepath.Join(dir, f.name)); err == nil && !fi.IsDir() {
+			*f.dst = filepath.Join(dir, f.name)
+		}
+	}
+	return verify
+}
+
 // db checks that the checkpoint named by key can be written.
 func (p *parser) db(key string) string {
 	v := p.str(key, "")
@@ -300,7 +371,7 @@ func (c *Config) Match(name, image string, labels map[string]string) bool {
 	if len(c.IncludeNames) > 0 && !anyGlob(c.IncludeNames, name) || anyGlob(c.ExcludeNames, name) {
 		return false
 	}
-	if len(c.IncludeImages) > 0 && !anyGlob(c.IncludeImages, image) || anyGlob(c.ExcludeImages, image) {
+	if len(c.IncludeImages) > 0 && !anyImageGlob(c.IncludeImages, image) || anyImageGlob(c.ExcludeImages, image) {
 		return false
 	}
 	if len(c.IncludeLabels) > 0 && !anyLabel(c.IncludeLabels, labels) || anyLabel(c.ExcludeLabels, labels) {
@@ -312,6 +383,19 @@ func (c *Config) Match(name, image string, labels map[string]string) bool {
 func anyGlob(globs []string, s string) bool {
 	for _, g := range globs {
 		if ok, _ := path.Match(g, s); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// anyImageGlob matches images as paths whose "*" crosses "/", so that
+// registry/* matches registry/team/app: both sides have "/" swapped for a
+// byte no image reference holds, which path.Match treats as any other.
+func anyImageGlob(globs []string, image string) bool {
+	image = strings.ReplaceAll(image, "/", "\x00")
+	for _, g := range globs {
+		if ok, _ := path.Match(strings.ReplaceAll(g, "/", "\x00"), image); ok {
 			return true
 		}
 	}

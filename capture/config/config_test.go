@@ -212,14 +212,165 @@ func TestKeysListsEveryProperty(t *testing.T) {
 	if _, err := Parse(func(k string) string { read[k] = true; return "" }, "x"); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range Keys {
-		if !read[k] {
-			t.Errorf("Keys lists %q, which Parse never reads", k)
+	types := map[string]bool{"str": true, "int": true, "bool": true, "size": true, "time": true, "clist": true}
+	for _, k := range Keys() {
+		if !read[k.Name] {
+			t.Errorf("Keys lists %q, which Parse never reads", k.Name)
 		}
-		delete(read, k)
+		delete(read, k.Name)
+		if !types[k.Type] || k.Description == "" {
+			t.Errorf("key %q: type %q, description %q; want a config map type and a description", k.Name, k.Type, k.Description)
+		}
+		// A documented default is one Parse accepts.
+		if k.Default != "" {
+			if _, err := Parse(getter(map[string]string{k.Name: k.Default}), "x"); err != nil {
+				t.Errorf("key %q: default %q does not parse: %v", k.Name, k.Default, err)
+			}
+		}
 	}
 	for k := range read {
 		t.Errorf("Parse reads %q, missing from Keys", k)
+	}
+}
+
+// The TLS files and verification of a tcp:// daemon come from the
+// environment as the docker CLI takes them, unless docker_tls_* says
+// otherwise.
+func TestTLSFromEnvironment(t *testing.T) {
+	certs := t.TempDir() // all three files
+	for _, name := range []string{"ca.pem", "cert.pem", "key.pem"} {
+		if err := os.WriteFile(filepath.Join(certs, name), []byte("-----BEGIN TEST-----\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	caOnly := t.TempDir()
+	os.WriteFile(filepath.Join(caOnly, "ca.pem"), []byte("x"), 0o600)
+	home := t.TempDir() // $HOME/.docker, the CLI's default
+	os.MkdirAll(filepath.Join(home, ".docker"), 0o700)
+	for _, name := range []string{"ca.pem", "cert.pem", "key.pem"} {
+		os.WriteFile(filepath.Join(home, ".docker", name), []byte("x"), 0o600)
+	}
+	ca, cert, key := tlsFiles(t) // explicit files elsewhere
+	in := func(dir, name string) string { return filepath.Join(dir, name) }
+	type tls struct {
+		ca, cert, key string
+		verify        bool
+	}
+	tests := []struct {
+		name                  string
+		host, certPath, verif string
+		props                 map[string]string
+		want                  tls
+		wantErr               string // a part of the error, when one is expected
+	}{
+		{name: "no environment: no TLS", host: "tcp://d:2376"},
+		{name: "DOCKER_CERT_PATH: its files, not verified", host: "tcp://d:2376", certPath: certs,
+			want: tls{in(certs, "ca.pem"), in(certs, "cert.pem"), in(certs, "key.pem"), false}},
+		{name: "DOCKER_TLS_VERIFY=1 verifies", host: "tcp://d:2376", certPath: certs, verif: "1",
+			want: tls{in(certs, "ca.pem"), in(certs, "cert.pem"), in(certs, "key.pem"), true}},
+		{name: "any non-empty DOCKER_TLS_VERIFY verifies, as in the CLI", host: "tcp://d:2376", certPath: certs, verif: "0",
+			want: tls{in(certs, "ca.pem"), in(certs, "cert.pem"), in(certs, "key.pem"), true}},
+		{name: "missing files are left out", host: "tcp://d:2376", certPath: caOnly, verif: "1",
+			want: tls{ca: in(caOnly, "ca.pem"), verify: true}},
+		{name: "DOCKER_TLS_VERIFY alone: ~/.docker", host: "tcp://d:2376", verif: "1",
+			want: tls{in(home, ".docker/ca.pem"), in(home, ".docker/cert.pem"), in(home, ".docker/key.pem"), true}},
+		{name: "https:// too", host: "https://d:2376", certPath: certs, verif: "1",
+			want: tls{in(certs, "ca.pem"), in(certs, "cert.pem"), in(certs, "key.pem"), true}},
+		{name: "a unix socket takes no TLS", host: "unix:///var/run/docker.sock", certPath: certs, verif: "1"},
+		{name: "docker_tls_verify off wins", host: "tcp://d:2376", certPath: certs, verif: "1",
+			props: map[string]string{"docker_tls_verify": "off"},
+			want:  tls{in(certs, "ca.pem"), in(certs, "cert.pem"), in(certs, "key.pem"), false}},
+		{name: "docker_tls_verify on wins", host: "tcp://d:2376", certPath: certs,
+			props: map[string]string{"docker_tls_verify": "on"},
+			want:  tls{in(certs, "ca.pem"), in(certs, "cert.pem"), in(certs, "key.pem"), true}},
+		{name: "explicit files win over DOCKER_CERT_PATH", host: "tcp://d:2376", certPath: certs, verif: "1",
+			props: map[string]string{"docker_tls_ca": ca, "docker_tls_cert": cert, "docker_tls_key": key},
+			want:  tls{ca, cert, key, true}},
+		{name: "an explicit file alone: nothing from the environment", host: "tcp://d:2376", certPath: certs,
+			props: map[string]string{"docker_tls_ca": ca}, want: tls{ca: ca, verify: true}},
+		{name: "verification without a CA is an error naming the variable", host: "tcp://d:2376", certPath: t.TempDir(), verif: "1",
+			wantErr: "DOCKER_TLS_VERIFY"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("DOCKER_HOST", tt.host)
+			t.Setenv("DOCKER_CERT_PATH", tt.certPath)
+			t.Setenv("DOCKER_TLS_VERIFY", tt.verif)
+			t.Setenv("DOCKER_CONFIG", "")
+			t.Setenv("HOME", home)
+			c, err := Parse(getter(tt.props), "x")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Parse = %+v, %v; want an error naming %s", c, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := (tls{c.TLSCA, c.TLSCert, c.TLSKey, c.TLSVerify}); got != tt.want {
+				t.Errorf("TLS %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// Image globs treat images as paths whose "*" crosses "/"; name globs keep
+// path.Match's rules.
+func TestImageAndNameGlobs(t *testing.T) {
+	tests := []struct {
+		glob, image string
+		want        bool
+	}{
+		{"registry/*", "registry/team/app", true},
+		{"registry/*", "registry/app:1.2", true},
+		{"registry/*", "registry", false},
+		{"registry/*", "other/team/app", false},
+		{"registry.local:5000/team/*", "registry.local:5000/team/app:v1", true},
+		{"registry.local:5000/team/*", "registry.local:5000/other/app:v1", false},
+		{"*", "nginx:1.25", true},
+		{"*", "registry.local/api:2", true},
+		{"*/app:*", "registry/team/app:1", true},
+		{"*/app:*", "registry/team/app2:1", false},
+		{"nginx:1.2?", "nginx:1.25", true},
+		{"nginx:1.2?", "nginx:1.3", false},
+		{"[a-c]*", "busybox", true},
+		{"[a-c]*", "nginx", false},
+		{"nginx", "nginx:latest", false},
+		{"nginx*", "nginx:latest", true},
+		{`nginx\*`, "nginx*", true},
+		{`nginx\*`, "nginxa", false},
+	}
+	for _, tt := range tests {
+		c, err := Parse(getter(map[string]string{"include_images": tt.glob}), "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Match("c", tt.image, nil); got != tt.want {
+			t.Errorf("include_images %q, image %q: match %v, want %v", tt.glob, tt.image, got, tt.want)
+		}
+		c, _ = Parse(getter(map[string]string{"exclude_images": tt.glob}), "x")
+		if got := !c.Match("c", tt.image, nil); got != tt.want {
+			t.Errorf("exclude_images %q, image %q: excluded %v, want %v", tt.glob, tt.image, got, tt.want)
+		}
+	}
+	names := []struct {
+		glob, name string
+		want       bool
+	}{
+		{"web-*", "web-1", true},
+		{"web-?", "web-12", false},
+		{"*", "a/b", false}, // path.Match: * stops at /
+		{"[^w]*", "api", true},
+	}
+	for _, tt := range names {
+		c, err := Parse(getter(map[string]string{"include_names": tt.glob}), "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Match(tt.name, "img", nil); got != tt.want {
+			t.Errorf("include_names %q, name %q: match %v, want %v", tt.glob, tt.name, got, tt.want)
+		}
 	}
 }
 
@@ -245,7 +396,8 @@ func TestMatch(t *testing.T) {
 		{"exclude wins over include", map[string]string{"include_names": "web-*", "exclude_names": "web-debug"}, []container{web}},
 		{"include images", map[string]string{"include_images": "nginx:*"}, []container{web, webDebug}},
 		{"include image with registry path", map[string]string{"include_images": "registry.local/*"}, []container{api}},
-		{"image glob * does not cross /", map[string]string{"include_images": "*"}, []container{web, webDebug, db}},
+		{"image glob * crosses /", map[string]string{"include_images": "*"}, all},
+		{"image glob after the registry", map[string]string{"exclude_images": "registry.local/*"}, []container{web, webDebug, db}},
 		{"exclude images", map[string]string{"exclude_images": "postgres:*,nginx:*"}, []container{api}},
 		{"include label by key", map[string]string{"include_labels": "tier"}, []container{web, api}},
 		{"include label by value", map[string]string{"include_labels": "app=web"}, []container{web, webDebug}},

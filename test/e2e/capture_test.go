@@ -68,19 +68,23 @@ func TestEveryLineOnceWithMetadata(t *testing.T) {
 func TestExistingAndNewContainers(t *testing.T) {
 	prefix := uniqueName(t)
 	existing := prefix + "-old"
-	runLogger(t, existing, nil, "-n", "0", "-rate", "20")
-	// Let it write lines that predate the plugin.
-	time.Sleep(1500 * time.Millisecond)
+	oldID := runLogger(t, existing, nil, "-n", "0", "-rate", "20")
+	// Lines that predate the plugin.
+	if !eventually(30*time.Second, func() bool { return lineCount(t, oldID) >= 10 }) {
+		t.Fatalf("the existing container wrote %d lines in 30 s, want 10", lineCount(t, oldID))
+	}
 
 	for _, tc := range []struct {
 		readFromHead string
-		wantFirst    func(int) bool
+		wantFirst    func(first, before int) bool
 		what         string
 	}{
-		{"off", func(s int) bool { return s > 10 }, "a line written after start"},
-		{"on", func(s int) bool { return s == 1 }, "seq=1"},
+		{"off", func(s, before int) bool { return s > before }, "a line written after start"},
+		{"on", func(s, _ int) bool { return s == 1 }, "seq=1"},
 	} {
 		t.Run("read_from_head="+tc.readFromHead, func(t *testing.T) {
+			// Every line docker holds now was written before the plugin started.
+			before := lineCount(t, oldID)
 			h := startHost(t, []string{"include_names=" + prefix + "-*", "read_from_head=" + tc.readFromHead, "metrics_listen=off"})
 			started := time.Now()
 			fresh := fmt.Sprintf("%s-new-%s", prefix, tc.readFromHead)
@@ -91,8 +95,8 @@ func TestExistingAndNewContainers(t *testing.T) {
 			})
 			seqs := sequences(recs)
 			old := seqs[streamKey{existing, "stdout"}]
-			if !tc.wantFirst(old[0]) {
-				t.Errorf("existing container: first record seq=%d, want %s", old[0], tc.what)
+			if !tc.wantFirst(old[0], before) {
+				t.Errorf("existing container: first record seq=%d (%d lines before the start), want %s", old[0], before, tc.what)
 			}
 			checkExactlyOnce(t, "existing container", old, old[0], old[len(old)-1])
 			if tc.readFromHead == "off" {

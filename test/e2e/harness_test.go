@@ -49,7 +49,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: no Docker engine answers (scripts/dockerd.sh start): %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "e2e: no Docker engine answers (test/scripts/dockerd.sh start): %v\n%s", err, out)
 		os.Exit(1)
 	}
 	os.Exit(m.Run())

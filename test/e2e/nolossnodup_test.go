@@ -250,12 +250,16 @@ func restartWithCheckpoint(t *testing.T, sig syscall.Signal) {
 	}
 	first.waitRecords(t, 30*time.Second, "lines before the stop", func(r []Record) bool { return len(r) >= 1500 })
 	// Let a checkpoint or two be written while lines flow.
-	eventually(3*flush+time.Second, func() bool { _, err := os.Stat(db); return err == nil && len(first.Records()) >= 3000 })
+	if !eventually(30*time.Second, func() bool { _, err := os.Stat(db); return err == nil && len(first.Records()) >= 3000 }) {
+		t.Fatalf("no checkpoint at %s, or fewer than 3000 records, within 30 s", db)
+	}
 	killedAt := time.Now()
 	first.stop(t, sig)
 	// Lines written while the plugin is down.
 	before := lineCount(t, ids[0])
-	eventually(10*time.Second, func() bool { return lineCount(t, ids[0]) >= before+400 })
+	if !eventually(30*time.Second, func() bool { return lineCount(t, ids[0]) >= before+400 }) {
+		t.Fatal("the containers did not write 400 lines within 30 s while the plugin was down")
+	}
 
 	second := startHost(t, props)
 	second.waitRecords(t, 30*time.Second, "lines after the restart", func(r []Record) bool { return len(r) >= 1500 })
@@ -347,9 +351,9 @@ func TestDaemonRestart(t *testing.T) {
 
 func dockerdScript(t *testing.T, action string) {
 	t.Helper()
-	out, err := exec.Command(filepath.Join(repoRoot, "scripts", "dockerd.sh"), action).CombinedOutput()
+	out, err := exec.Command(filepath.Join(repoRoot, "test", "scripts", "dockerd.sh"), action).CombinedOutput()
 	if err != nil {
-		t.Fatalf("scripts/dockerd.sh %s: %v\n%s", action, err, out)
+		t.Fatalf("test/scripts/dockerd.sh %s: %v\n%s", action, err, out)
 	}
 }
 
@@ -366,7 +370,9 @@ func TestContainerStartedWhileEventsDown(t *testing.T) {
 	stop()
 	h.waitStderr(t, "Docker events stream ended", 10*time.Second)
 	during := runLogger(t, prefix+"-during", nil, "-n", "50", "-rate", "100")
-	eventually(10*time.Second, func() bool { return lineCount(t, during) == 50 })
+	if !eventually(30*time.Second, func() bool { return lineCount(t, during) == 50 }) {
+		t.Fatalf("the container started while the events stream was down wrote %d lines, want 50", lineCount(t, during))
+	}
 	os.Remove(sock)
 	forwardSocket(t, sock, "/var/run/docker.sock")
 

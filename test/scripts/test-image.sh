@@ -6,7 +6,7 @@
 # '...'` and `docker exec C sh -c '...'` work). No registry is
 # reachable, so the image is made with `docker import`.
 #
-# Usage: scripts/test-image.sh        (prints the image name on success)
+# Usage: test/scripts/test-image.sh        (prints the image name on success)
 # Env:   TEST_IMAGE  image name, default docker-logs-test:latest
 #
 # The image is also tagged <repo>:<first 12 hex of the sha256 of the root
@@ -25,7 +25,7 @@ if [[ $last == *:* ]]; then
   repo=${image%:*}
 fi
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/docker-logs-test-image.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts a local Docker engine for the tests (see README) unless one answers
-# already. Usage: scripts/dockerd.sh [start|stop|restart]
+# already. Usage: test/scripts/dockerd.sh [start|stop|restart]
 set -euo pipefail
 log=${DOCKERD_LOG:-/tmp/docker_logs-dockerd.log}
 
