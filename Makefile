@@ -50,7 +50,7 @@ vet:
 	@test -z "$$(gofmt -l capture plugin test)" || { gofmt -l capture plugin test; exit 1; }
 
 unit:
-	$(GO) test -race -count=1 ./capture/... ./test/logger/... ./test/
+	$(GO) test -race -count=1 ./capture/... ./plugin/ ./test/logger/... ./test/
 
 image-test:
 	test/scripts/test-image.sh
