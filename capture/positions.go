@@ -83,3 +83,13 @@ func (e *Engine) saveCheckpoint() {
 	e.metrics.CheckpointWrites.Inc()
 	e.metrics.CheckpointLag.Set(e.buf.checkpointLag(time.Now()).Seconds())
 }
+
+// SaveCheckpoint writes the delivered positions to the db, if one is set
+// and they changed. Stop saves too, but a stopped engine may still hand its
+// buffered records over: call this after the instance's last Collect, so
+// a restart does not deliver them again.
+func (e *Engine) SaveCheckpoint() {
+	if e.db != nil {
+		e.saveCheckpoint()
+	}
+}
