@@ -48,9 +48,14 @@ const (
 	systemErr = 3
 )
 
+// maxFrame is the most a frame header may announce. A longer entry than the
+// reader keeps (maxEntry) is cut and the rest skipped; beyond maxFrame the
+// header is taken for garbage.
+const maxFrame = 256 << 20
+
 var (
-	// ErrFrameTooLarge is returned for a frame header announcing more bytes
-	// than any entry this reader accepts.
+	// ErrFrameTooLarge is returned for a frame header announcing more than
+	// maxFrame bytes.
 	ErrFrameTooLarge = errors.New("frame too large")
 	// ErrMalformed is returned for bytes that cannot be a frame header.
 	ErrMalformed = errors.New("malformed stream")
@@ -83,12 +88,14 @@ type Reader struct {
 	tty      bool
 	maxEntry int
 	buf      []byte
+	cut      []byte // the kept head of an entry longer than maxEntry
 	r, w     int
 	err      error
 	stamps   timestampCache
 }
 
-// NewReader returns a Reader that rejects frames longer than maxEntry bytes.
+// NewReader returns a Reader that keeps at most maxEntry bytes of a frame:
+// of a longer one it keeps the head and skips the rest.
 func NewReader(src io.Reader, tty bool, maxEntry int) *Reader {
 	x := &Reader{maxEntry: maxEntry}
 	x.Reset(src, tty)
@@ -98,6 +105,7 @@ func NewReader(src io.Reader, tty bool, maxEntry int) *Reader {
 // Reset starts reading a new stream, keeping the buffer.
 func (x *Reader) Reset(src io.Reader, tty bool) {
 	x.src, x.tty, x.r, x.w, x.err = src, tty, 0, 0, nil
+	x.cut = nil
 	if cap(x.buf) > startBufSize {
 		x.buf = nil // give back what long lines made it grow to
 	}
@@ -125,14 +133,27 @@ func (x *Reader) nextFrame() (Entry, error) {
 		return Entry{}, fmt.Errorf("%w: bad frame header % x", ErrMalformed, h)
 	}
 	size := int(binary.BigEndian.Uint32(h[4:]))
-	if size > x.maxEntry {
-		return Entry{}, fmt.Errorf("%w: header announces %d bytes, limit %d", ErrFrameTooLarge, size, x.maxEntry)
+	if size > maxFrame {
+		return Entry{}, fmt.Errorf("%w: header announces %d bytes, limit %d", ErrFrameTooLarge, size, maxFrame)
 	}
-	if err := x.need(headerLen + size); err != nil {
+	keep := min(size, x.maxEntry)
+	if err := x.need(headerLen + keep); err != nil {
 		return Entry{}, err
 	}
-	payload := x.buf[x.r+headerLen : x.r+headerLen+size]
-	x.r += headerLen + size
+	payload := x.buf[x.r+headerLen : x.r+headerLen+keep]
+	x.r += headerLen + keep
+	endsLine := false
+	if keep < size {
+		// Longer than any line is kept: keep the head (the assembler cuts
+		// and marks it) and skip the rest, which reading would overwrite.
+		x.cut = append(x.cut[:0], payload...)
+		payload = x.cut
+		last, err := x.discard(size - keep)
+		if err != nil {
+			return Entry{}, err
+		}
+		endsLine = last == '\n'
+	}
 	if kind == systemErr {
 		return Entry{}, &DaemonError{Msg: string(payload)}
 	}
@@ -140,26 +161,48 @@ func (x *Reader) nextFrame() (Entry, error) {
 	if kind == 2 {
 		e.Stream = Stderr
 	}
-	x.splitEntry(&e, payload)
+	msg := x.splitTimestamp(&e, payload)
+	if keep < size {
+		e.Msg, e.Partial = msg, !endsLine // its newline was in the part skipped
+	} else if n := len(msg); n > 0 && msg[n-1] == '\n' {
+		e.Msg = msg[:n-1]
+	} else {
+		e.Msg, e.Partial = msg, true
+	}
 	return e, nil
 }
 
-// splitEntry fills e from "TIMESTAMP message[\n]". A payload whose timestamp
-// cannot be read keeps all its bytes as the message, so nothing is lost.
-func (x *Reader) splitEntry(e *Entry, payload []byte) {
-	msg := payload
+// discard skips n bytes of the stream and returns the last of them.
+func (x *Reader) discard(n int) (last byte, err error) {
+	for n > 0 {
+		if x.r == x.w {
+			if err := x.fill(); err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+					x.err = err // the stream stopped inside a frame, for good
+				}
+				return 0, err
+			}
+		}
+		k := min(n, x.w-x.r)
+		last = x.buf[x.r+k-1]
+		x.r += k
+		n -= k
+	}
+	return last, nil
+}
+
+// splitTimestamp reads e's timestamp from "TIMESTAMP message" and returns
+// the message. A payload whose timestamp cannot be read keeps all its bytes
+// as the message, so nothing is lost.
+func (x *Reader) splitTimestamp(e *Entry, payload []byte) []byte {
 	if sp := bytes.IndexByte(payload[:min(len(payload), maxTimestampLen)], ' '); sp > 0 {
 		if ts, err := x.stamps.parse(payload[:sp]); err == nil {
 			e.TS, e.TSValid = ts, true
-			msg = payload[sp+1:]
+			return payload[sp+1:]
 		}
 	}
-	if n := len(msg); n > 0 && msg[n-1] == '\n' {
-		msg = msg[:n-1]
-	} else {
-		e.Partial = true
-	}
-	e.Msg = msg
+	return payload
 }
 
 // nextRaw reads one entry of a TTY stream. With no frames, an entry ends at

@@ -89,12 +89,12 @@ func muxVerdict(b []byte, maxEntry int) (frames int, want error) {
 		switch {
 		case h[0] > systemErr || h[1]|h[2]|h[3] != 0:
 			return frames, ErrMalformed
-		case size > maxEntry:
+		case size > maxFrame:
 			return frames, ErrFrameTooLarge
 		case len(b)-i-headerLen < size:
 			return frames, io.ErrUnexpectedEOF
 		case h[0] == systemErr:
-			return frames, &DaemonError{Msg: string(b[i+headerLen : i+headerLen+size])}
+			return frames, &DaemonError{Msg: string(b[i+headerLen : i+headerLen+min(size, maxEntry)])}
 		}
 		i += headerLen + size
 	}
@@ -118,19 +118,30 @@ func (w frameWriter) Write(p []byte) (int, error) {
 }
 
 // stdCopy runs the Docker client's demultiplexer and returns the frames it
-// writes. It is only given the frames before the first one announcing more
-// than maxEntry bytes: it would allocate whatever a header announces.
+// writes, each as the reader keeps it: a payload over maxEntry bytes cut
+// there, with its newline if it ended with one. It is only given the frames
+// before the first one announcing more bytes than the stream holds: it
+// would allocate whatever a header announces.
 func stdCopy(b []byte, maxEntry int) (frames []stdFrame, err error) {
 	safe := len(b)
 	for i := 0; i+headerLen <= len(b); {
 		size := int(binary.BigEndian.Uint32(b[i+4 : i+headerLen]))
-		if size > maxEntry {
+		if size > len(b)-i-headerLen {
 			safe = i
 			break
 		}
 		i += headerLen + size
 	}
 	_, err = stdcopy.StdCopy(frameWriter{Stdout, &frames}, frameWriter{Stderr, &frames}, bytes.NewReader(b[:safe]))
+	for i, f := range frames {
+		if n := len(f.payload); n > maxEntry {
+			kept := f.payload[:maxEntry:maxEntry]
+			if f.payload[n-1] == '\n' {
+				kept = append(kept, '\n')
+			}
+			frames[i].payload = kept
+		}
+	}
 	return frames, err
 }
 

@@ -252,10 +252,32 @@ func TestReaderMux(t *testing.T) {
 			err:    ErrFrameTooLarge,
 		},
 		{
+			// The head is kept (the assembler cuts it at max_line_size and
+			// marks it), the rest skipped, and the stream goes on.
 			name:     "one byte over maxEntry",
-			stream:   frame(1, T1+" "+strings.Repeat("x", 1000-len(T1)-1)+"\n"),
+			stream:   cat(frame(1, T1+" "+strings.Repeat("x", 1000-len(T1)-1)+"\n"), frame(2, T2+" next\n")),
 			maxEntry: 1000,
-			err:      ErrFrameTooLarge,
+			want: []got{
+				{Stdout, testTS1, true, strings.Repeat("x", 1000-len(T1)-1), false},
+				{Stderr, testTS2, true, "next", false},
+			},
+			err: io.EOF,
+		},
+		{
+			name:     "far over maxEntry, a chunk without its newline",
+			stream:   cat(frame(1, T1+" "+strings.Repeat("y", 5000)), frame(1, T1+" end\n")),
+			maxEntry: 1000,
+			want: []got{
+				{Stdout, testTS1, true, strings.Repeat("y", 1000-len(T1)-1), true},
+				{Stdout, testTS1, true, "end", false},
+			},
+			err: io.EOF,
+		},
+		{
+			name:     "over maxEntry, cut off mid-skip",
+			stream:   frame(1, T1+" "+strings.Repeat("z", 5000))[:3000],
+			maxEntry: 1000,
+			err:      io.ErrUnexpectedEOF,
 		},
 		{
 			name:   "unknown stream type",
