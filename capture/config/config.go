@@ -52,16 +52,6 @@ type Config struct {
 	MetricsContainerLabels bool
 }
 
-// Keys lists every property the plugin reads, for documentation and tests.
-var Keys = []string{
-	"docker_host", "docker_tls_ca", "docker_tls_cert", "docker_tls_key", "docker_tls_verify",
-	"instance_name", "resync_interval", "rotate_interval",
-	"include_names", "exclude_names", "include_images", "exclude_images",
-	"include_labels", "exclude_labels", "streams", "exclude_self", "read_from_head",
-	"label_keys", "max_line_size", "buffer_max_size", "db", "db.flush_interval",
-	"metrics_listen", "metrics_container_labels",
-}
-
 const defaultDockerHost = "unix:///var/run/docker.sock"
 
 // Parse reads every property through get and checks it. The error names the

@@ -205,24 +205,6 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
-// TestKeysListsEveryProperty: Keys (used for documentation and to spot
-// typos) names exactly the properties Parse reads.
-func TestKeysListsEveryProperty(t *testing.T) {
-	read := map[string]bool{}
-	if _, err := Parse(func(k string) string { read[k] = true; return "" }, "x"); err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range Keys {
-		if !read[k] {
-			t.Errorf("Keys lists %q, which Parse never reads", k)
-		}
-		delete(read, k)
-	}
-	for k := range read {
-		t.Errorf("Parse reads %q, missing from Keys", k)
-	}
-}
-
 func TestMatch(t *testing.T) {
 	type container struct {
 		name, image string
