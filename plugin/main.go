@@ -61,6 +61,7 @@ func FLBPluginRegister(def unsafe.Pointer) C.int {
 	d.name = C.CString("docker_logs")
 	d.description = C.CString("Docker container logs through the Docker Engine API")
 	d.event_type = 0
+	d.config_map = configMap()
 	// A hot reload registers the new plugin before the old instances exit:
 	// holding the endpoint from here keeps it up across the reload.
 	metrics.Shared.Hold()
