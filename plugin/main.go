@@ -77,6 +77,7 @@ func FLBPluginRegister(def unsafe.Pointer) C.int {
 	d.name = defName
 	d.description = defDescription
 	d.event_type = 0
+	d.config_map = configMap()
 	// A hot reload registers the new plugin before the old instances exit:
 	// holding the endpoint from here keeps it up across the reload.
 	metrics.Shared.Hold()

@@ -53,46 +53,6 @@ type Config struct {
 	MetricsContainerLabels bool
 }
 
-// Key describes one property the plugin reads. Type is the kind of value,
-// named as Fluent Bit's config map names it: str, int, bool, size, time or
-// clist (a comma-separated list). Default is "" when there is none or when
-// it depends on the environment (the Description says how).
-type Key struct {
-	Name, Type, Default, Description string
-}
-
-// Keys lists every property the plugin reads, in documentation order: for
-// Fluent Bit's config map (unknown keys are then rejected), the README and
-// the tests of the example configurations.
-func Keys() []Key {
-	return []Key{
-		{"docker_host", "str", "", "the daemon: unix:///path or tcp://host:port; default $DOCKER_HOST, else unix:///var/run/docker.sock"},
-		{"docker_tls_ca", "str", "", "CA file for a tcp:// daemon; default $DOCKER_CERT_PATH/ca.pem"},
-		{"docker_tls_cert", "str", "", "client certificate for a tcp:// daemon; default $DOCKER_CERT_PATH/cert.pem"},
-		{"docker_tls_key", "str", "", "client key for a tcp:// daemon; default $DOCKER_CERT_PATH/key.pem"},
-		{"docker_tls_verify", "bool", "", "verify the daemon's certificate; default on with a CA file, or as $DOCKER_TLS_VERIFY with $DOCKER_CERT_PATH"},
-		{"instance_name", "str", "", "the input label of this instance's metrics; default docker_logs.N in init order"},
-		{"resync_interval", "time", "30s", "how often containers are listed again"},
-		{"rotate_interval", "time", "5m", "every stream is reopened from its position after this long"},
-		{"include_names", "clist", "", "globs on the container name; only matching containers are read"},
-		{"exclude_names", "clist", "", "globs on the container name; matching containers are skipped"},
-		{"include_images", "clist", "", "globs on the image (* crosses /); only matching containers are read"},
-		{"exclude_images", "clist", "", "globs on the image (* crosses /); matching containers are skipped"},
-		{"include_labels", "clist", "", "key or key=value; only containers with one of them are read"},
-		{"exclude_labels", "clist", "", "key or key=value; containers with one of them are skipped"},
-		{"streams", "clist", "stdout,stderr", "which streams to read"},
-		{"exclude_self", "bool", "on", "skip the container Fluent Bit runs in"},
-		{"read_from_head", "bool", "off", "read containers running at start from their first line"},
-		{"label_keys", "clist", "", "labels to add to each record as labels; * adds all"},
-		{"max_line_size", "size", "1M", "longer lines are cut here and marked log_truncated"},
-		{"buffer_max_size", "size", "16M", "records waiting for the next collect take at most this much"},
-		{"db", "str", "", "checkpoint file of every container's position; its directory must exist"},
-		{"db.flush_interval", "time", "5s", "how often the checkpoint is written"},
-		{"metrics_listen", "str", "127.0.0.1:2021", "address of /metrics and /healthz; off disables it"},
-		{"metrics_container_labels", "bool", "on", "off drops the container_name label from per-container series"},
-	}
-}
-
 const defaultDockerHost = "unix:///var/run/docker.sock"
 
 // Parse reads every property through get and checks it. The error names the

@@ -205,34 +205,6 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
-// TestKeysListsEveryProperty: Keys (used for documentation and to spot
-// typos) names exactly the properties Parse reads.
-func TestKeysListsEveryProperty(t *testing.T) {
-	read := map[string]bool{}
-	if _, err := Parse(func(k string) string { read[k] = true; return "" }, "x"); err != nil {
-		t.Fatal(err)
-	}
-	types := map[string]bool{"str": true, "int": true, "bool": true, "size": true, "time": true, "clist": true}
-	for _, k := range Keys() {
-		if !read[k.Name] {
-			t.Errorf("Keys lists %q, which Parse never reads", k.Name)
-		}
-		delete(read, k.Name)
-		if !types[k.Type] || k.Description == "" {
-			t.Errorf("key %q: type %q, description %q; want a config map type and a description", k.Name, k.Type, k.Description)
-		}
-		// A documented default is one Parse accepts.
-		if k.Default != "" {
-			if _, err := Parse(getter(map[string]string{k.Name: k.Default}), "x"); err != nil {
-				t.Errorf("key %q: default %q does not parse: %v", k.Name, k.Default, err)
-			}
-		}
-	}
-	for k := range read {
-		t.Errorf("Parse reads %q, missing from Keys", k)
-	}
-}
-
 // The TLS files and verification of a tcp:// daemon come from the
 // environment as the docker CLI takes them, unless docker_tls_* says
 // otherwise.

@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,14 +35,38 @@
 /* ------------------------------------------------------------------------
  * Fluent Bit ABI (64-bit Linux, Fluent Bit 5.1.1), copied verbatim.
  * ------------------------------------------------------------------------ */
-struct flb_config_map;
 struct flb_plugin_proxy;
+
+/* include/fluent-bit/flb_config_map.h: def->config_map is an array of these,
+ * ended by an entry whose name is NULL. */
+struct mk_list { struct mk_list *prev, *next; };
+struct flb_config_map_val {
+    union { int i_num; int boolean; double d_num; size_t s_num; char *str;
+            struct mk_list *list; void *variant; } val;
+    char *raw;
+    struct mk_list *mult;
+    struct mk_list _head;
+};
+struct flb_config_map {
+    int type; char *name; char *def_value; int flags; int set_property;
+    uintptr_t offset; char *desc;
+    struct flb_config_map_val value;
+    struct mk_list _head;
+};
+_Static_assert(sizeof(struct flb_config_map) == 104, "flb_config_map layout of 5.1.1");
+_Static_assert(offsetof(struct flb_config_map, desc) == 40, "flb_config_map layout of 5.1.1");
+enum {
+    FLB_CONFIG_MAP_STR = 0, FLB_CONFIG_MAP_STR_PREFIX = 1, FLB_CONFIG_MAP_INT = 2,
+    FLB_CONFIG_MAP_BOOL = 3, FLB_CONFIG_MAP_DOUBLE = 4, FLB_CONFIG_MAP_SIZE = 5,
+    FLB_CONFIG_MAP_TIME = 6, FLB_CONFIG_MAP_DEPRECATED = 7, FLB_CONFIG_MAP_CLIST = 30,
+    FLB_CONFIG_MAP_SLIST = 40, FLB_CONFIG_MAP_VARIANT = 50, FLB_CONFIG_MAP_MULT = 1
+};
 
 struct flb_plugin_proxy_def {           /* zeroed by Fluent Bit */
     int type; int proxy; int flags;
     char *name; char *description;
     int event_type;                      /* 0 = logs */
-    struct flb_config_map *config_map;   /* unknown to Go plugins, stays NULL */
+    struct flb_config_map *config_map;   /* optional: the plugin's keys */
 };
 struct flb_plugin_input_proxy_context {  /* one per input instance */
     int coll_fd;
@@ -1280,6 +1305,233 @@ static void post_cmd(struct inst *in, enum cmd cmd, int arg)
 }
 
 /* ------------------------------------------------------------------------
+ * Config map: def->config_map checked and printed as Fluent Bit 5.1 does
+ * (src/flb_input.c flb_input_set_property + flb_input_plugin_property_check,
+ * src/flb_config_map.c, src/flb_help.c, src/fluent-bit.c help_format_text).
+ * Fluent Bit checks names and counts only; values are the plugin's job.
+ * ------------------------------------------------------------------------ */
+static int g_plugin_help;       /* -h after -i: print the plugin's keys */
+
+/* flb_input_set_property: the keys Fluent Bit takes for itself never reach
+ * the instance's property list, hence never the config map check. Most of
+ * them only with a value: an empty one falls through to the check. */
+static int fb_takes_key(const char *k, const char *v)
+{
+    static const struct { const char *name; int any_value; } exact[] = {
+        { "tag", 0 }, { "log_level", 0 }, { "log_suppress_interval", 0 },
+        { "routable", 0 }, { "alias", 0 }, { "mem_buf_limit", 0 },
+        { "listen", 1 }, { "host", 1 }, { "port", 1 }, { "ipv6", 0 },
+        { "tls", 0 }, { "tls.verify", 0 }, { "tls.verify_client_cert", 0 },
+        { "tls.verify_hostname", 0 }, { "tls.debug", 0 }, { "tls.vhost", 1 },
+        { "tls.ca_path", 1 }, { "tls.ca_file", 1 }, { "tls.crt_file", 1 },
+        { "tls.key_file", 1 }, { "tls.key_passwd", 1 }, { "tls.min_version", 1 },
+        { "tls.max_version", 1 }, { "tls.ciphers", 1 }, { "storage.type", 0 },
+        { "threaded", 0 }, { "thread.ring_buffer.capacity", 0 },
+        { "thread.ring_buffer.window", 0 }, { "rate_window", 0 },
+        { "rate_gate", 0 }, { "rate_gate.max_bytes", 0 },
+        { "rate_gate.max_records", 0 }, { "rate_gate.backpressure", 0 },
+        { "rate_gate.resume_ratio", 0 },
+        { "storage.pause_on_chunks_overlimit", 0 }, { NULL, 0 }
+    };
+    int has_value = v && *v;
+    int i;
+
+    for (i = 0; exact[i].name; i++) {
+        if (strcasecmp(k, exact[i].name) == 0) {
+            return has_value || exact[i].any_value;
+        }
+    }
+    return has_value && (strncasecmp(k, "net.", 4) == 0 || strncasecmp(k, "oauth2", 6) == 0);
+}
+
+/* flb_utils_bool */
+static int fb_bool(const char *s)
+{
+    if (strcasecmp(s, "true") == 0 || strcasecmp(s, "on") == 0 || strcasecmp(s, "yes") == 0) {
+        return 1;
+    }
+    if (strcasecmp(s, "false") == 0 || strcasecmp(s, "off") == 0 || strcasecmp(s, "no") == 0) {
+        return 0;
+    }
+    return -1;
+}
+
+/* flb_config_map_create, as far as it can fail on a plugin's map. */
+static int config_map_load(const struct flb_config_map *map, const char *plugin)
+{
+    const struct flb_config_map *m;
+
+    for (m = map; m->name; m++) {
+        if ((m->type == FLB_CONFIG_MAP_BOOL && m->def_value && fb_bool(m->def_value) < 0) ||
+            (m->type == FLB_CONFIG_MAP_STR_PREFIX && m->def_value)) {
+            hlog(LVL_ERROR, "[config map] invalid default value for %s '%s=%s'",
+                 m->type == FLB_CONFIG_MAP_BOOL ? "boolean" : "prefixed string",
+                 m->name, m->def_value);
+            hlog(LVL_ERROR, "[input] error loading config map for '%s' plugin", plugin);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* flb_config_map_properties_check on one instance, before its Init. */
+static int config_map_check(const struct gen *g, const struct inst_cfg *cfg)
+{
+    const struct flb_config_map *map = g->def->config_map;
+    const struct flb_config_map *m;
+    const char *plugin = g->def->name;
+    int i, j, count;
+
+    if (!map) {
+        return 0;               /* without a map Fluent Bit checks nothing */
+    }
+    if (config_map_load(map, plugin) != 0) {
+        return -1;
+    }
+    for (i = 0; i < cfg->nprops; i++) {
+        const char *k = cfg->props[i].key;
+
+        if (fb_takes_key(k, cfg->props[i].val) ||
+            strcasecmp(k, "active") == 0 || strcasecmp(k, "condition") == 0) {
+            continue;
+        }
+        for (m = map; m->name; m++) {
+            size_t len = strlen(m->name);
+            if (m->type == FLB_CONFIG_MAP_STR_PREFIX ?
+                strncasecmp(k, m->name, len) == 0 && strlen(k) > len :
+                strcasecmp(k, m->name) == 0) {
+                break;
+            }
+        }
+        if (!m->name) {
+            struct sbuf b = { NULL, 0, 0 };
+            int n = 0;
+
+            for (m = map; m->name; m++) {
+                n++;
+            }
+            sb_puts(&b, "The following properties are allowed: ");
+            for (m = map; m->name; m++) {
+                sb_printf(&b, m[1].name ? "%s, " : n == 1 ? "%s." : "and %s.", m->name);
+            }
+            sb_put(&b, "", 1);
+            hlog(LVL_ERROR, "[config] %s: unknown configuration property '%s'. %s",
+                 plugin, k, b.p);
+            free(b.p);
+            hostmsg("[help] try the command: fbhost -e %s -i %s -h", opt.so_path, plugin);
+            return -1;
+        }
+        /* property_count compares keys case-sensitively */
+        for (count = 0, j = 0; j < cfg->nprops; j++) {
+            if (strcmp(cfg->props[j].key, k) == 0 && !fb_takes_key(k, cfg->props[j].val)) {
+                count++;
+            }
+        }
+        if (count > 1 && !(m->flags & FLB_CONFIG_MAP_MULT)) {
+            hlog(LVL_ERROR, "[config] %s: configuration property '%s' is set %i times",
+                 plugin, k, count);
+            hostmsg("[help] try the command: fbhost -e %s -i %s -h", opt.so_path, plugin);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static const char *config_map_type_name(int type, char *tmp, size_t n)
+{
+    switch (type) {
+    case FLB_CONFIG_MAP_STR:        return "string";
+    case FLB_CONFIG_MAP_STR_PREFIX: return "prefixed string";
+    case FLB_CONFIG_MAP_INT:        return "integer";
+    case FLB_CONFIG_MAP_BOOL:       return "boolean";
+    case FLB_CONFIG_MAP_DOUBLE:     return "double";
+    case FLB_CONFIG_MAP_SIZE:       return "size";
+    case FLB_CONFIG_MAP_TIME:       return "time";
+    case FLB_CONFIG_MAP_DEPRECATED: return "deprecated";
+    case FLB_CONFIG_MAP_VARIANT:    return "variant";
+    }
+    if (type == FLB_CONFIG_MAP_CLIST || type == FLB_CONFIG_MAP_SLIST) {
+        return type == FLB_CONFIG_MAP_CLIST ? "multiple comma delimited strings" :
+                                              "multiple space delimited strings";
+    }
+    if ((type > FLB_CONFIG_MAP_CLIST && type <= FLB_CONFIG_MAP_CLIST + 4) ||
+        (type > FLB_CONFIG_MAP_SLIST && type <= FLB_CONFIG_MAP_SLIST + 4)) {
+        snprintf(tmp, n, "%s delimited strings (minimum %i)",
+                 type < FLB_CONFIG_MAP_SLIST ? "comma" : "space",
+                 type < FLB_CONFIG_MAP_SLIST ? type - FLB_CONFIG_MAP_CLIST : type - FLB_CONFIG_MAP_SLIST);
+        return tmp;
+    }
+    return NULL;
+}
+
+/* fluent-bit.c help_plugin_description: wraps at 90 columns. */
+static void help_description(int pad, const char *s)
+{
+    const char *p = s, *end = s + strlen(s), *c;
+    int max = 90 - pad, line = 0, len;
+
+    if ((int) strlen(s) <= max) {
+        printf("%s\n", s);
+        return;
+    }
+    while (p < end) {
+        if (p + max > end) {
+            c = end;
+        }
+        else {
+            for (c = p + max; *c != ' ' && c > p; c--) {
+            }
+        }
+        len = (int) (c == p ? end - p : c - p);
+        printf("%*s%.*s\n", line ? pad : 0, line ? " " : "", len, p);
+        line++;
+        p += len + 1;
+    }
+}
+
+/* `fluent-bit -e x.so -i NAME -h`: help_format_text for the plugin's own
+ * options (the GLOBAL_OPTIONS of every input are Fluent Bit's, left out;
+ * no ANSI bold). Fluent Bit exits 0, or 1 on a type it cannot name. */
+static int plugin_help(const struct gen *g)
+{
+    const struct flb_config_map *m;
+    char tmp[64];
+    /* Fluent Bit pads to the longest name of GLOBAL_OPTIONS too. */
+    int max = (int) strlen("storage.pause_on_chunks_overlimit");
+
+    printf("HELP\n%s input plugin\n\nDESCRIPTION\n%s\n",
+           g->def->name, g->def->description ? g->def->description : "");
+    if (!g->def->config_map) {
+        return EXIT_OK;
+    }
+    if (config_map_load(g->def->config_map, g->def->name) != 0) {
+        return EXIT_INIT;
+    }
+    for (m = g->def->config_map; m->name; m++) {
+        if ((int) strlen(m->name) > max) {
+            max = (int) strlen(m->name);
+        }
+    }
+    max += 2;
+    printf("\nOPTIONS\n");
+    for (m = g->def->config_map; m->name; m++) {
+        const char *type = config_map_type_name(m->type, tmp, sizeof(tmp));
+        if (!type) {
+            fflush(stdout);
+            fprintf(stderr, "[help] invalid config map type %i\n", m->type);
+            return EXIT_INIT;
+        }
+        printf("%-*s", max, m->name);
+        help_description(max, m->desc ? m->desc : "");
+        /* Fluent Bit 5.1 prints "default" for an entry without one. */
+        printf("%*s> default: %s, type: %s\n\n", max, " ",
+               m->def_value ? m->def_value : "default", type);
+    }
+    fflush(stdout);
+    return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------
  * Load / register, start / stop, pause / resume, reload
  * ------------------------------------------------------------------------ */
 
@@ -1437,6 +1689,10 @@ static int start_instances(struct gen *g, int hot)
         struct inst *in = &g->insts[i];
         int ret;
 
+        if (config_map_check(g, in->cfg) != 0) {
+            hlog(LVL_ERROR, "[engine] input initialization failed");
+            return -1;
+        }
         if (pthread_create(&in->tid, NULL, inst_thread, in) != 0) {
             hostmsg("host: pthread_create failed");
             _exit(EXIT_USAGE);
@@ -1627,6 +1883,7 @@ static void usage(FILE *f)
         "  -i [NAME] start a new instance; the -p that follow belong to it\n"
         "  -p K=V    property of the current instance (value may be empty);\n"
         "            log_level and thread.ring_buffer.capacity are the host's\n"
+        "  -h        after -i: print the plugin's keys (its config map) and exit\n"
         "signals: USR1 pause (as over mem_buf_limit: what the paused input\n"
         "         still collects waits in its ring buffer, dropped when full),\n"
         "         USR2 resume, HUP hot reload, TERM/INT exit\n"
@@ -1702,7 +1959,10 @@ static void parse_args(int argc, char **argv)
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
 
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        if ((strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) && cur) {
+            g_plugin_help = 1;          /* -i ... -h: the plugin's keys */
+        }
+        else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             exit(0);
         }
@@ -1867,6 +2127,9 @@ int main(int argc, char **argv)
     g = load_gen(0);
     if (!g) {
         return EXIT_USAGE;
+    }
+    if (g_plugin_help) {
+        return plugin_help(g);
     }
     if (start_instances(g, 0) != 0) {
         return exit_sequence(g, EXIT_INIT);
