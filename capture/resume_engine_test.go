@@ -320,3 +320,45 @@ func TestTTYNotReadForStderr(t *testing.T) {
 		t.Errorf("TTY container's logs asked for %d times, want 0", n)
 	}
 }
+
+// A container whose logging driver cannot be read (the daemon answers 501)
+// is reported once, shown in a gauge, not counted as errors and not asked
+// again until it starts again; the others go on.
+func TestUnreadableContainer(t *testing.T) {
+	h := newHarness(t, map[string]string{"resync_interval": "1s"})
+	a, b := cid(1), cid(2)
+	h.fake.handle(routeLogs, func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("id") == a {
+			writeError(w, http.StatusNotImplemented, "configured logging driver does not support reading")
+			return
+		}
+		h.fake.serveLogs(w, r)
+	})
+	h.e.Start()
+	h.ready()
+	h.fake.create(a, "nologs", false)
+	h.fake.create(b, "beta", false)
+	h.fake.start(a)
+	h.fake.start(b)
+	eventually(t, 5*time.Second, func() bool { return h.metricValue("docker_logs_containers_unreadable") == 1 })
+	for i := range 3 {
+		h.fake.log(b, 1, fmt.Sprintf("b-%d", i))
+	}
+	h.expectLines(b, []string{"stdout:b-0", "stdout:b-1", "stdout:b-2"}, 5*time.Second)
+	asked := h.fake.count("logs:" + a)
+	lists := h.fake.count(routeList)
+	eventually(t, 5*time.Second, func() bool { return h.fake.count(routeList) >= lists+2 }) // two resyncs
+	if n := h.fake.count("logs:" + a); n != asked {
+		t.Errorf("an unreadable container was asked for its logs again (%d, then %d) before it restarted", asked, n)
+	}
+	h.fake.stop(a)
+	h.fake.start(a)
+	eventually(t, 5*time.Second, func() bool { return h.fake.count("logs:"+a) > asked })
+	h.finish()
+	if e := h.errorCounts(); len(e) > 0 {
+		t.Errorf("errors counted: %v", e)
+	}
+	if n := h.logs.count("container's logs cannot be read (logging driver none, or one without the daemon's cache); trying again when it restarts"); n != 1 {
+		t.Errorf("reported %d times, want once", n)
+	}
+}

@@ -31,7 +31,8 @@ type tailerHandle struct {
 func (e *Engine) supervise(ctx context.Context) {
 	s := &supervisor{
 		e: e, tailers: map[string]*tailerHandle{}, positions: map[string]Position{},
-		names: map[string]string{}, ignored: map[string]bool{}, saved: map[string]bool{},
+		names: map[string]string{}, ignored: map[string]error{}, saved: map[string]bool{},
+		unreadable: map[string]bool{},
 	}
 	for id, p := range e.initial {
 		s.positions[id] = p
@@ -80,8 +81,12 @@ type supervisor struct {
 	// and the names their series carry.
 	positions map[string]Position
 	names     map[string]string
-	// ignored are TTY containers while stdout is not selected.
-	ignored map[string]bool
+	// ignored are containers not read until they start again: TTY ones
+	// while stdout is not selected, and those whose logs cannot be read.
+	ignored map[string]error
+	// unreadable holds the containers reported unreadable, so each is
+	// reported once.
+	unreadable map[string]bool
 	// saved are the containers with a position from before this engine.
 	saved map[string]bool
 	// listed is set once a first list has succeeded: containers seen by it
@@ -148,6 +153,7 @@ func (s *supervisor) handleEvent(ctx context.Context, m events.Message) {
 	id := m.Actor.ID
 	switch m.Action {
 	case events.ActionStart:
+		delete(s.ignored, id) // a new run may be readable
 		if h, ok := s.tailers[id]; ok {
 			h.restart = true // its old stream is ending; follow the new run
 			return
@@ -202,7 +208,7 @@ func (s *supervisor) list(ctx context.Context, f filters.Args) (map[string]bool,
 				s.positions[c.ID] = p
 			}
 		}
-		if s.tailers[c.ID] != nil || s.ignored[c.ID] || !s.wanted(c) {
+		if s.tailers[c.ID] != nil || s.ignored[c.ID] != nil || !s.wanted(c) {
 			continue
 		}
 		// A container that stopped while the plugin was down may have
@@ -288,8 +294,17 @@ func (s *supervisor) reap(ctx context.Context, x tailerExit) {
 	}
 	s.positions[x.id] = x.pos
 	s.names[x.id] = h.t.containerName()
-	if x.err == errTTYNotWanted {
-		s.ignored[x.id] = true
+	switch x.err {
+	case errUnreadable:
+		if !s.unreadable[x.id] {
+			s.unreadable[x.id] = true
+			s.e.log.Warn("container's logs cannot be read (logging driver none, or one without the daemon's cache); trying again when it restarts",
+				"container_id", shortID(x.id), "container_name", s.names[x.id])
+			s.e.metrics.Unreadable.Set(float64(len(s.unreadable)))
+		}
+		fallthrough
+	case errTTYNotWanted:
+		s.ignored[x.id] = x.err
 		return
 	}
 	if h.restart {
@@ -308,6 +323,10 @@ func (s *supervisor) forget(id string) {
 	delete(s.positions, id)
 	delete(s.names, id)
 	delete(s.ignored, id)
+	if s.unreadable[id] {
+		delete(s.unreadable, id)
+		s.e.metrics.Unreadable.Set(float64(len(s.unreadable)))
+	}
 	s.e.buf.forget(id)
 }
 

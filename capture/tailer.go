@@ -34,6 +34,7 @@ type tailer struct {
 	// startedAt is the container's State.StartedAt at the last inspect:
 	// a stream that ends while a newer run is up saw a restart.
 	startedAt string
+	logDriver string
 	log       *slog.Logger
 
 	cursor  *resume.Cursor
@@ -68,7 +69,15 @@ var (
 	// errTTYNotWanted: a TTY container merges both streams and is read only
 	// when stdout is selected.
 	errTTYNotWanted = errors.New("TTY container and stdout not selected")
+	// errUnreadable: the container's logging driver keeps no log the API
+	// can read (driver none, or a driver without the daemon's cache). It
+	// is tried again when the container next starts.
+	errUnreadable = errors.New("the container's logging driver does not support reading")
 )
+
+// keepScratch is the largest record buffer a tailer keeps between lines; a
+// long line's is given back, so many tailers that each saw one stay small.
+const keepScratch = 64 << 10
 
 func newTailer(e *Engine, id string, from Position) *tailer {
 	return &tailer{
@@ -129,7 +138,7 @@ func (t *tailer) run(ctx context.Context) (Position, error) {
 			t.setState("", nil)
 			b.reset()
 			continue
-		case errors.Is(err, errContainerStopped), err == errTTYNotWanted:
+		case errors.Is(err, errContainerStopped), err == errTTYNotWanted, err == errUnreadable:
 			t.setState("", nil)
 			return t.cursor.Position(), err
 		default:
@@ -157,6 +166,9 @@ func (t *tailer) follow(ctx context.Context) error {
 	if t.tty && !t.e.cfg.Stdout {
 		return errTTYNotWanted
 	}
+	if t.logDriver == "none" {
+		return errUnreadable
+	}
 	for {
 		plan := t.cursor.Plan(time.Now().UnixNano())
 		if plan.Probe {
@@ -182,7 +194,7 @@ func (t *tailer) probe(ctx context.Context) error {
 		ShowStdout: true, ShowStderr: true, Timestamps: true, Tail: "1",
 	})
 	if err != nil {
-		return &streamError{reason: metrics.ReasonOpen, err: err}
+		return openError(err)
 	}
 	defer rc.Close()
 	t.resetReader(rc)
@@ -241,7 +253,7 @@ func (t *tailer) stream(parent context.Context, plan resume.Plan) error {
 		if ctx.Err() != nil {
 			return streamEnd(ctx, parent)
 		}
-		return &streamError{reason: metrics.ReasonOpen, err: err}
+		return openError(err)
 	}
 	defer rc.Close()
 	t.e.metrics.StreamsActive.Inc()
@@ -260,6 +272,15 @@ func (t *tailer) stream(parent context.Context, plan resume.Plan) error {
 		return t.streamEnded(parent)
 	}
 	return err
+}
+
+// openError classifies a failed logs request; the daemon answers 501 Not
+// Implemented for a logging driver it cannot read.
+func openError(err error) error {
+	if errdefs.IsNotImplemented(err) {
+		return errUnreadable
+	}
+	return &streamError{reason: metrics.ReasonOpen, err: err}
 }
 
 // streamEnd says why a stream's context ended: Stop, its rotation, or its
@@ -341,6 +362,9 @@ func (t *tailer) emit(ctx context.Context, line logstream.Line) error {
 		return err
 	}
 	t.cursor.LineHandedOver(line.Stream)
+	if cap(t.scratch) > keepScratch {
+		t.scratch = nil
+	}
 	if line.Truncated {
 		t.e.metrics.Truncated.Inc()
 	}
@@ -394,6 +418,9 @@ func (t *tailer) inspect(ctx context.Context) error {
 	}
 	if info.State != nil {
 		t.startedAt = info.State.StartedAt
+	}
+	if info.HostConfig != nil {
+		t.logDriver = info.HostConfig.LogConfig.Type
 	}
 	t.setMeta(c)
 	return nil

@@ -46,12 +46,14 @@ var (
 
 	streamsActive = newGauge("streams_active", "Log streams open now.")
 	watched       = newGauge("containers_watched", "Containers followed now.")
-	stalled       = newGauge("streams_stalled", "Streams older than rotate_interval plus grace (watchdog).")
-	bufferBytes   = newGauge("buffer_bytes", "Bytes of records waiting for the next collect.")
-	bufferLimit   = newGauge("buffer_limit_bytes", "buffer_max_size.")
-	paused        = newGauge("paused", "1 while Fluent Bit has paused the input.")
-	dockerUp      = newGauge("docker_up", "1 when the Docker daemon answers.")
-	ckptLag       = newGauge("checkpoint_lag_seconds", "Age of the oldest position not yet written to the DB.")
+	unreadable    = newGauge("containers_unreadable",
+		"Containers whose logging driver keeps no log the API can read (driver none); tried again when they restart.")
+	stalled     = newGauge("streams_stalled", "Streams older than rotate_interval plus grace (watchdog).")
+	bufferBytes = newGauge("buffer_bytes", "Bytes of records waiting for the next collect.")
+	bufferLimit = newGauge("buffer_limit_bytes", "buffer_max_size.")
+	paused      = newGauge("paused", "1 while Fluent Bit has paused the input.")
+	dockerUp    = newGauge("docker_up", "1 when the Docker daemon answers.")
+	ckptLag     = newGauge("checkpoint_lag_seconds", "Age of the oldest position not yet written to the DB.")
 
 	buildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "docker_logs_build_info", Help: "Build of the plugin.",
@@ -100,6 +102,7 @@ type Input struct {
 	WindowMisses, SinceScans, Replays  prometheus.Counter
 	CheckpointWrites, CheckpointErrors prometheus.Counter
 	StreamsActive, Watched, Stalled    prometheus.Gauge
+	Unreadable                         prometheus.Gauge
 	BufferBytes, BufferLimit, Paused   prometheus.Gauge
 	DockerUp, CheckpointLag            prometheus.Gauge
 }
@@ -114,7 +117,8 @@ func NewInput(name string, containerLabels bool) *Input {
 		WindowMisses: windowMiss.WithLabelValues(name), SinceScans: sinceScans.WithLabelValues(name),
 		Replays:       replays.WithLabelValues(name),
 		StreamsActive: streamsActive.WithLabelValues(name), Watched: watched.WithLabelValues(name),
-		Stalled: stalled.WithLabelValues(name), BufferBytes: bufferBytes.WithLabelValues(name),
+		Unreadable: unreadable.WithLabelValues(name),
+		Stalled:    stalled.WithLabelValues(name), BufferBytes: bufferBytes.WithLabelValues(name),
 		BufferLimit: bufferLimit.WithLabelValues(name), Paused: paused.WithLabelValues(name),
 		DockerUp: dockerUp.WithLabelValues(name), CheckpointLag: ckptLag.WithLabelValues(name),
 	}
@@ -158,7 +162,7 @@ func (m *Input) Close() {
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 		records, bytes, rotations, errorsTotal, truncated, reconnects, ckptWrites, ckptErrors,
 		windowMiss, sinceScans, replays,
-		streamsActive, watched, stalled, bufferBytes, bufferLimit, paused, dockerUp, ckptLag,
+		streamsActive, watched, unreadable, stalled, bufferBytes, bufferLimit, paused, dockerUp, ckptLag,
 	} {
 		v.DeletePartialMatch(match)
 	}

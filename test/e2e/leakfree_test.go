@@ -170,16 +170,16 @@ func TestShutdownWithBusyIdleAndPausedContainers(t *testing.T) {
 	}
 }
 
-// A container whose logs cannot be read (logging driver none) is retried
-// with backoff and reported once, not once per retry; others go on.
+// A container whose logs cannot be read (logging driver none) is reported
+// once and not retried until it restarts; others go on.
 func TestUnreadableLogsReportedOnce(t *testing.T) {
 	prefix := uniqueName(t)
 	h := startHost(t, []string{"include_names=" + prefix + "-*", "metrics_listen=off"})
 	noLogs := runLogger(t, prefix+"-none", []string{"--log-driver", "none"}, "-n", "0", "-rate", "10")
 	ok := runLogger(t, prefix+"-ok", nil, "-n", "0", "-rate", "50")
 	h.waitRecords(t, 30*time.Second, "lines of the readable container", func(r []Record) bool { return countFor(r, ok) >= 300 })
-	reports := strings.Count(h.stderr.String(), "log stream failed")
-	if reports != 1 {
+	reports := strings.Count(h.stderr.String(), "logs cannot be read")
+	if reports != 1 || strings.Contains(h.stderr.String(), "log stream failed") {
 		t.Errorf("%d failure reports for the unreadable container, want exactly 1:\n%s", reports, h.stderr.String())
 	}
 	if countFor(h.Records(), noLogs) != 0 {

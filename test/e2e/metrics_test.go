@@ -21,6 +21,9 @@ var documentedMetrics = []string{
 	"docker_logs_paused", "docker_logs_docker_up", "docker_logs_events_reconnects_total",
 	"docker_logs_checkpoint_writes_total", "docker_logs_checkpoint_errors_total", "docker_logs_checkpoint_lag_seconds",
 	"docker_logs_build_info", "go_goroutines", "process_open_fds", "process_resident_memory_bytes",
+	"docker_logs_containers_unreadable", "docker_logs_resume_window_misses_total",
+	"docker_logs_resume_since_scans_total", "docker_logs_replays_dropped_total",
+	"docker_logs_log_messages_dropped_total",
 }
 
 // A scrape while the plugin captures shows every documented series, with
@@ -81,8 +84,9 @@ func TestMetricsFollowCapture(t *testing.T) {
 		ok     func(float64) bool
 		want   string
 	}{
-		{"docker_logs_stream_errors_total", map[string]string{"input": "metrics-test", "reason": "open"}, func(v float64) bool { return v >= 1 }, ">= 1 (logging driver none)"},
-		{"docker_logs_containers_watched", in, func(v float64) bool { return v == 3 }, "3"},
+		{"docker_logs_containers_unreadable", in, func(v float64) bool { return v == 1 }, "1 (logging driver none)"},
+		{"docker_logs_stream_errors_total", map[string]string{"input": "metrics-test", "reason": "open"}, func(v float64) bool { return v == 0 }, "0 (an unreadable container is no error)"},
+		{"docker_logs_containers_watched", in, func(v float64) bool { return v == 2 }, "2 (the unreadable one is not followed)"},
 		{"docker_logs_streams_active", in, func(v float64) bool { return v == 2 }, "2 (the third cannot open)"},
 		{"docker_logs_streams_stalled", in, func(v float64) bool { return v == 0 }, "0"},
 		{"docker_logs_buffer_limit_bytes", in, func(v float64) bool { return v == 8<<20 }, "8 MiB"},
