@@ -23,6 +23,25 @@ func (f *fakeDocker) logHistory(id string, n int, prefix string) {
 	f.wakeLocked()
 }
 
+// followNew creates and starts a container and waits until the running
+// engine follows it.
+func (h *harness) followNew(id, name string) {
+	h.t.Helper()
+	h.fake.create(id, name, false)
+	h.fake.start(id)
+	eventually(h.t, 5*time.Second, func() bool { return h.fake.followStreams() >= 1 && h.fake.count("logs:"+id) >= 1 })
+}
+
+// resumedWithoutPosition plants a running container that the engine will
+// read from a time: positions were saved a moment ago, and it had none.
+func (h *harness) resumedWithoutPosition(id string) {
+	h.fake.create(id, "alpha", false)
+	h.fake.start(id)
+	h.fake.log(id, 1, "old")
+	h.e.ResumeFrom(map[string]Position{}, time.Now())
+	h.fake.log(id, 1, "written while down")
+}
+
 // sinceAlone reports whether a logs query makes the daemon read the whole
 // log: a since without a tail.
 func sinceAlone(q url.Values) bool {
@@ -108,13 +127,8 @@ func TestWindowMissWidens(t *testing.T) {
 func TestCatchingUpIsNotRotated(t *testing.T) {
 	h := newHarness(t, map[string]string{"rotate_interval": "100ms"})
 	a := cid(1)
-	h.fake.create(a, "alpha", false)
-	h.fake.start(a)
-	h.fake.log(a, 1, "old")
-	// Positions were saved a moment ago and this container had none: it is
-	// read from then, with since alone, and the daemon is slow to answer.
-	h.e.ResumeFrom(map[string]Position{}, time.Now())
-	h.fake.log(a, 1, "written while down")
+	// Read with since alone, and the daemon is slow to answer.
+	h.resumedWithoutPosition(a)
 	h.fake.handle(routeLogs, func(w http.ResponseWriter, r *http.Request) {
 		if sinceAlone(r.URL.Query()) && r.URL.Query().Get("follow") == "1" {
 			select {
@@ -139,11 +153,7 @@ func TestCatchUpLimit(t *testing.T) {
 	h := newHarness(t, map[string]string{"rotate_interval": "100ms"})
 	h.e.catchUp = 400 * time.Millisecond
 	a := cid(1)
-	h.fake.create(a, "alpha", false)
-	h.fake.start(a)
-	h.fake.log(a, 1, "old")
-	h.e.ResumeFrom(map[string]Position{}, time.Now())
-	h.fake.log(a, 1, "written while down")
+	h.resumedWithoutPosition(a)
 	never := make(chan struct{})
 	defer close(never)
 	h.fake.handle(routeLogs, func(w http.ResponseWriter, r *http.Request) {
@@ -239,9 +249,7 @@ func TestQuickRestart(t *testing.T) {
 	h.e.Start()
 	h.ready()
 	a := cid(1)
-	h.fake.create(a, "alpha", false)
-	h.fake.start(a)
-	eventually(t, 5*time.Second, func() bool { return h.fake.followStreams() == 1 })
+	h.followNew(a, "alpha")
 	h.fake.log(a, 1, "run1")
 	ts := h.fake.nextTS(a)
 	h.fake.logAt(a, fakeEntry{ts: ts, stream: 1, text: "unfinished ", partial: true})
@@ -271,9 +279,7 @@ func TestReplaysDropped(t *testing.T) {
 	h.e.Start()
 	h.ready()
 	a := cid(1)
-	h.fake.create(a, "alpha", false)
-	h.fake.start(a)
-	eventually(t, 5*time.Second, func() bool { return h.fake.followStreams() == 1 })
+	h.followNew(a, "alpha")
 	base := time.Now()
 	at := func(d time.Duration, text string) fakeEntry {
 		return fakeEntry{ts: base.Add(d), stream: 1, text: text}
