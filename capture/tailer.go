@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -42,6 +43,7 @@ type tailer struct {
 	reader  *logstream.Reader
 	asm     *logstream.Assembler
 	scratch []byte
+	attrs   details // with details on: the last attributes read
 
 	// state is the last error reported, so each change is logged once.
 	state string
@@ -237,7 +239,7 @@ func (t *tailer) stream(parent context.Context, plan resume.Plan) error {
 	t.streamStart.Store(now.UnixNano())
 	defer t.streamStart.Store(0)
 
-	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true, Timestamps: true}
+	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true, Timestamps: true, Details: t.e.cfg.Details}
 	if plan.Since > 0 {
 		opts.Since = logstream.FormatSince(plan.Since)
 	}
@@ -334,6 +336,12 @@ func (t *tailer) consume(ctx context.Context, rot *rotation) error {
 				continue
 			}
 		}
+		if t.e.cfg.Details {
+			var err error
+			if entry.Msg, err = t.attrs.take(entry.Msg); err != nil {
+				t.e.metrics.Error(metrics.ReasonDecode) // the whole text stays the line
+			}
+		}
 		line, ok := t.asm.Add(entry)
 		if !ok {
 			continue
@@ -342,6 +350,34 @@ func (t *tailer) consume(ctx context.Context, rot *rotation) error {
 			return err
 		}
 	}
+}
+
+// details keeps the attributes the daemon sends with each entry (details=1),
+// parsed and encoded once for as long as they stay the same: a container's
+// come from its labels and environment, so they rarely change.
+type details struct {
+	raw     []byte
+	encoded []byte // a msgpack map; nil until an entry came
+	parsed  []logstream.Attr
+}
+
+// take strips the attributes from an entry's message and keeps them for its
+// line.
+func (d *details) take(msg []byte) ([]byte, error) {
+	raw, rest, err := logstream.SplitDetails(msg)
+	if err != nil {
+		return msg, err
+	}
+	if d.encoded != nil && bytes.Equal(raw, d.raw) {
+		return rest, nil
+	}
+	parsed, err := logstream.ParseAttrs(d.parsed[:0], raw)
+	if err != nil {
+		return msg, err
+	}
+	d.raw, d.parsed = append(d.raw[:0], raw...), parsed
+	d.encoded = record.EncodeAttrs(d.encoded[:0], parsed)
+	return rest, nil
 }
 
 // wants reports whether the streams key selects s.
@@ -357,7 +393,7 @@ func (t *tailer) wants(s logstream.Stream) bool {
 // emit hands one line to the buffer; the cursor moves once it is there.
 func (t *tailer) emit(ctx context.Context, line logstream.Line) error {
 	pos := t.cursor.PositionAfterLine(line.Stream)
-	t.scratch = t.meta.Load().enc.Append(t.scratch[:0], line.TS, line.Stream.String(), line.Msg, line.Truncated)
+	t.scratch = t.meta.Load().enc.AppendWithAttrs(t.scratch[:0], line.TS, line.Stream.String(), line.Msg, line.Truncated, t.attrs.encoded)
 	if err := t.e.buf.add(ctx, t.scratch, line.Stream, len(line.Msg), &t.pending, pos); err != nil {
 		return err
 	}

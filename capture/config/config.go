@@ -42,6 +42,7 @@ type Config struct {
 	ExcludeSelf                  bool
 	ReadFromHead                 bool
 	LabelKeys                    []string
+	Details                      bool
 
 	MaxLineSize   int
 	BufferMaxSize int
@@ -77,6 +78,7 @@ func Parse(get Getter, defaultInstanceName string) (Config, error) {
 		ExcludeLabels: p.labels("exclude_labels"),
 		ExcludeSelf:   p.bool("exclude_self", true),
 		ReadFromHead:  p.bool("read_from_head", false),
+		Details:       p.bool("details", false),
 		LabelKeys:     p.list("label_keys"),
 
 		MaxLineSize:   p.size("max_line_size", 1<<20, 1024),

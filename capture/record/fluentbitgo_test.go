@@ -9,6 +9,7 @@
 package record
 
 import (
+	"docker_logs/capture/logstream"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -75,6 +76,7 @@ type input struct {
 	stream    string
 	line      []byte
 	truncated bool
+	attrs     []logstream.Attr // the daemon's details, nil for none
 }
 
 // wantTime: the instant, kept within what an EventTime holds.
@@ -95,6 +97,13 @@ func (in input) wantBody() map[string]any {
 	if in.truncated {
 		m["log_truncated"] = true
 	}
+	if in.attrs != nil {
+		am := map[string]any{}
+		for _, a := range in.attrs {
+			am[a.Key] = a.Value // the last of a key given twice
+		}
+		m["attrs"] = am
+	}
 	return m
 }
 
@@ -105,7 +114,11 @@ func checkOracle(t *testing.T, inputs []input) {
 	t.Helper()
 	var buf []byte
 	for _, in := range inputs {
-		buf = NewEncoder(in.c, in.labelKeys).Append(buf, in.ts, in.stream, in.line, in.truncated)
+		var attrs []byte
+		if in.attrs != nil {
+			attrs = EncodeAttrs(nil, in.attrs)
+		}
+		buf = NewEncoder(in.c, in.labelKeys).AppendWithAttrs(buf, in.ts, in.stream, in.line, in.truncated, attrs)
 	}
 	got := oracleDecode(t, buf)
 	if len(got) != len(inputs) {
@@ -142,6 +155,10 @@ func TestFluentBitGoReadsRecords(t *testing.T) {
 		{"all labels of none", input{c: bare, labelKeys: []string{"*"}, ts: ts, stream: "stdout", line: []byte("x")}},
 		{"labels and truncated", input{c: testContainer, labelKeys: []string{"*"}, ts: ts, stream: "stdout", line: []byte("x"), truncated: true}},
 		{"empty metadata", input{ts: ts, stream: "stdout", line: []byte("x")}},
+		{"attrs", input{c: testContainer, ts: ts, stream: "stdout", line: []byte("x"), attrs: []logstream.Attr{{Key: "team", Value: "core"}, {Key: "env", Value: "a b,c=d"}}}},
+		{"attrs, a key twice", input{c: testContainer, ts: ts, stream: "stdout", line: []byte("x"), attrs: []logstream.Attr{{Key: "k", Value: "1"}, {Key: "k", Value: "2"}}}},
+		{"no attrs on the line", input{c: testContainer, ts: ts, stream: "stdout", line: []byte("x"), attrs: []logstream.Attr{}}},
+		{"attrs, labels and truncated", input{c: testContainer, labelKeys: []string{"*"}, ts: ts, stream: "stdout", line: []byte("x"), truncated: true, attrs: []logstream.Attr{{Key: "a", Value: ""}}}},
 		{"epoch", input{c: bare, ts: 0, stream: "stdout", line: []byte("x")}},
 		{"one nanosecond", input{c: bare, ts: 1, stream: "stdout", line: []byte("x")}},
 		{"last nanosecond of a second", input{c: bare, ts: 1e9 - 1, stream: "stdout", line: []byte("x")}},
@@ -210,8 +227,15 @@ func TestFluentBitGoReadsGeneratedRecords(t *testing.T) {
 			if r.IntN(50) == 0 {
 				n = 16<<10 + r.IntN(100<<10) // long, past the daemon's 16 KiB chunks
 			}
+			var attrs []logstream.Attr
+			if r.IntN(4) == 0 {
+				attrs = []logstream.Attr{}
+				for range r.IntN(4) {
+					attrs = append(attrs, logstream.Attr{Key: str(10) + "k", Value: str(30)})
+				}
+			}
 			inputs[i] = input{c: c, labelKeys: keys, ts: ts, stream: []string{"stdout", "stderr", "tty"}[r.IntN(3)],
-				line: []byte(str(n)), truncated: r.IntN(8) == 0}
+				line: []byte(str(n)), truncated: r.IntN(8) == 0, attrs: attrs}
 		}
 		t.Run(fmt.Sprintf("batch%d", batch), func(t *testing.T) { checkOracle(t, inputs) })
 		records += len(inputs)

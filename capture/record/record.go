@@ -1,12 +1,15 @@
 // Package record encodes log lines as Fluent Bit records:
 // [EventTime, {log, stream, container_id, container_name, container_image,
-// labels?, log_truncated?}].
+// labels?, log_truncated?, attrs?}].
 package record
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/tinylib/msgp/msgp"
+
+	"docker_logs/capture/logstream"
 )
 
 // Container is the metadata every record of one container carries.
@@ -79,8 +82,17 @@ func sortedKeys(m map[string]string) []string {
 // Append appends one record to dst. ts is in Unix nanoseconds; stream is
 // "stdout", "stderr" or "tty".
 func (e *Encoder) Append(dst []byte, ts int64, stream string, line []byte, truncated bool) []byte {
+	return e.AppendWithAttrs(dst, ts, stream, line, truncated, nil)
+}
+
+// AppendWithAttrs appends a record with an "attrs" field: attrs is a
+// msgpack map from EncodeAttrs, nil for none.
+func (e *Encoder) AppendWithAttrs(dst []byte, ts int64, stream string, line []byte, truncated bool, attrs []byte) []byte {
 	fields := e.fields + 2
 	if truncated {
+		fields++
+	}
+	if attrs != nil {
 		fields++
 	}
 	dst = msgp.AppendArrayHeader(dst, 2)
@@ -98,6 +110,27 @@ func (e *Encoder) Append(dst []byte, ts int64, stream string, line []byte, trunc
 	if truncated {
 		dst = msgp.AppendString(dst, "log_truncated")
 		dst = msgp.AppendBool(dst, true)
+	}
+	if attrs != nil {
+		dst = msgp.AppendString(dst, "attrs")
+		dst = append(dst, attrs...)
+	}
+	return dst
+}
+
+// EncodeAttrs encodes the daemon's log attributes as the msgpack map that
+// AppendWithAttrs takes. A key given twice keeps its last value.
+func EncodeAttrs(dst []byte, attrs []logstream.Attr) []byte {
+	keep := attrs[:0:0]
+	for i, a := range attrs {
+		if !slices.ContainsFunc(attrs[i+1:], func(b logstream.Attr) bool { return b.Key == a.Key }) {
+			keep = append(keep, a)
+		}
+	}
+	dst = msgp.AppendMapHeader(dst, uint32(len(keep)))
+	for _, a := range keep {
+		dst = msgp.AppendString(dst, a.Key)
+		dst = msgp.AppendString(dst, a.Value)
 	}
 	return dst
 }

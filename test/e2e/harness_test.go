@@ -68,6 +68,7 @@ type Record struct {
 		Image     string            `json:"container_image"`
 		Labels    map[string]string `json:"labels"`
 		Truncated bool              `json:"log_truncated"`
+		Attrs     map[string]string `json:"attrs"`
 	} `json:"record"`
 }
 
