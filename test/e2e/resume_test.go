@@ -82,11 +82,18 @@ func idOf(log string) string {
 }
 
 // historyThenLive runs a container that writes n lines of history, then
-// waits for /go and writes live lines: 150 at 5 lines/s.
+// waits for /go and writes live lines: 150 at 5 lines/s. The local driver
+// gets files large enough to hold it all: Engine 20.10 skips compressed
+// rotated files that a since falls in when they were written within a few
+// seconds, as this history is (docker logs --since shows the same).
 func historyThenLive(t *testing.T, name, driver string, n int) string {
 	t.Helper()
 	script := fmt.Sprintf("/logger -n %d -id hist -after exit && until [ -e /go ]; do sleep 0.05; done && exec /logger -n 150 -rate 5 -id live", n)
-	id := runLogger(t, name, []string{"--log-driver", driver, "--entrypoint", "/bin/sh"}, "-c", script)
+	args := []string{"--log-driver", driver, "--entrypoint", "/bin/sh"}
+	if driver == "local" {
+		args = append(args, "--log-opt", "max-size=500m")
+	}
+	id := runLogger(t, name, args, "-c", script)
 	waitLastLine(t, id, fmt.Sprintf("seq=%d stream=stdout id=hist", n), 10*time.Minute)
 	return id
 }
