@@ -245,7 +245,8 @@ func (t *tailer) stream(parent context.Context, plan resume.Plan) error {
 	}
 	if plan.Tail >= 0 {
 		opts.Tail = strconv.Itoa(plan.Tail)
-	} else if plan.Since > 0 {
+	}
+	if plan.Scan {
 		t.e.metrics.SinceScans.Inc()
 	}
 	t.cursor.Begin(plan, now.UnixNano())

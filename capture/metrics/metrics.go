@@ -40,7 +40,7 @@ var (
 	windowMiss = newCounter("resume_window_misses_total",
 		"Reopened streams whose tail window did not reach back to the position: reopened wider, then with since alone.")
 	sinceScans = newCounter("resume_since_scans_total",
-		"Streams opened with since alone, which makes the daemon read the container's whole log.")
+		"Streams that make the daemon read the container's whole log to find a position: since alone, or from the head.")
 	replays = newCounter("replays_dropped_total",
 		"Entries the daemon sent again on a stream (at json-file rotation) and that were dropped.")
 

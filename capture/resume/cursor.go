@@ -12,6 +12,10 @@ type Plan struct {
 	Since int64
 	// Tail is the tail parameter; -1 for all.
 	Tail int
+	// Scan: the daemon reads the container's whole log to find the
+	// position (since alone, or from the head for a position it did not
+	// show), not only what is delivered.
+	Scan bool
 }
 
 // Verdict says what to do with one entry of a stream.
@@ -36,10 +40,12 @@ const (
 	minWindow = 1000
 	// maxWindow bounds tail; past it since alone costs no more.
 	maxWindow = 1 << 26
-	// widenFactor multiplies the window after a miss; after maxMisses
-	// misses the stream is opened with since alone.
+	// widenFactor multiplies the window after a miss; after windowTries
+	// misses the stream is opened with since alone, and after one more
+	// from the log's head (the daemon skips some rotated files for a
+	// since: see Plan).
 	widenFactor = 16
-	maxMisses   = 2
+	windowTries = 2
 	// recentLen is how many timestamps of each stream are kept to know a
 	// replay from a clock that stepped back.
 	recentLen = 128
@@ -67,7 +73,7 @@ type Cursor struct {
 
 	// Per stream open.
 	phase    phase
-	window   bool // opened with a tail
+	fromHead bool // opened without a since: the last try
 	reached  bool
 	lost     bool // the anchor was not in the log
 	skipLeft [3]int
@@ -106,14 +112,19 @@ func (c *Cursor) Lost() bool { return c.lost }
 func (c *Cursor) Plan(now int64) Plan {
 	p := c.pos
 	switch {
-	case p.Anchor > 0 && c.misses < maxMisses:
+	case p.Anchor > 0 && c.misses < windowTries:
 		return Plan{Since: p.Anchor, Tail: c.windowSize(now)}
+	case p.Anchor > 0 && c.misses == windowTries:
+		return Plan{Since: p.Anchor, Tail: -1, Scan: true}
 	case p.Anchor > 0:
-		return Plan{Since: p.Anchor, Tail: -1}
+		// Engine 20.10 skips compressed rotated files (the local driver's)
+		// that a since falls in when they were written within seconds:
+		// read the whole log and skip what comes before the position here.
+		return Plan{Since: 0, Tail: -1, Scan: true}
 	case p.Now, p.TS > 0 && !c.timeChecked:
 		return Plan{Probe: true}
 	}
-	return Plan{Since: p.TS, Tail: -1}
+	return Plan{Since: p.TS, Tail: -1, Scan: p.TS > 0}
 }
 
 // windowSize is the tail to ask for: the entries handed over after the
@@ -153,7 +164,7 @@ func (c *Cursor) Begin(plan Plan, now int64) {
 	c.track = tracker{}
 	c.lost = false
 	c.openedAt, c.entries = now, 0
-	c.window = plan.Tail >= 0
+	c.fromHead = plan.Since == 0
 	if c.pos.Anchor > 0 {
 		c.phase, c.reached = seekAnchor, false
 	} else {
@@ -191,11 +202,11 @@ func (c *Cursor) Accept(s logstream.Stream, ts int64) Verdict {
 		switch {
 		case c.reached:
 			c.misses = 0
-		case c.window:
+		case !c.fromHead:
 			c.misses++
 			return Gap
 		default:
-			// Since alone and nothing before the position: the daemon
+			// Nothing before the position in the whole log: the daemon
 			// rotated the anchor away, and which entries after it were
 			// handed over cannot be told any more. Everything from here
 			// is read as new; the recent timestamps keep what this cursor

@@ -60,6 +60,35 @@ func (l simLog) open(p Plan) []entry {
 	return got
 }
 
+// lastTS is what a probe (tail=1) answers.
+func (l simLog) lastTS() (int64, bool) {
+	if len(l) == 0 {
+		return 0, false
+	}
+	return l[len(l)-1].ts, true
+}
+
+// view is a log as the daemon serves it.
+type view interface {
+	open(Plan) []entry
+	lastTS() (int64, bool)
+}
+
+// sinceSkipsFiles is a log whose rotated files before from are left out of
+// every answer with a since (as Engine 20.10 does with compressed files
+// written within seconds), and read without one.
+type sinceSkipsFiles struct {
+	simLog
+	from int
+}
+
+func (l sinceSkipsFiles) open(p Plan) []entry {
+	if p.Since > 0 {
+		return l.simLog[l.from:].open(p)
+	}
+	return l.simLog.open(p)
+}
+
 // reader drives a cursor the way the tailer does and records the lines it
 // hands over (by the ids of their entries).
 type reader struct {
@@ -76,7 +105,7 @@ func newReader(t *testing.T, p Position) *reader {
 
 // stream opens a stream on l and reads at most n entries of it (all for
 // n < 0), as one stream between two rotations.
-func (r *reader) stream(l simLog, n int) {
+func (r *reader) stream(l view, n int) {
 	r.t.Helper()
 	now := int64(1 << 40)
 	for attempt := 0; ; attempt++ {
@@ -85,11 +114,7 @@ func (r *reader) stream(l simLog, n int) {
 		}
 		plan := r.c.Plan(now)
 		if plan.Probe {
-			if len(l) == 0 {
-				r.c.Probed(0, false)
-			} else {
-				r.c.Probed(l[len(l)-1].ts, true)
-			}
+			r.c.Probed(l.lastTS())
 			continue
 		}
 		r.opens = append(r.opens, plan)
@@ -226,7 +251,8 @@ func TestPlan(t *testing.T) {
 		{"anchored asks for a window", anchored, 0, 100e9, 0, Plan{Since: 40e9, Tail: minWindow + 5}},
 		{"window sized from the rate", anchored, 100, 60e9, 0, Plan{Since: 40e9, Tail: minWindow + 5 + 2000}},
 		{"widened after a miss", anchored, 0, 100e9, 1, Plan{Since: 40e9, Tail: (minWindow + 5) * widenFactor}},
-		{"since alone after two misses", anchored, 0, 100e9, 2, Plan{Since: 40e9, Tail: -1}},
+		{"since alone after two misses", anchored, 0, 100e9, 2, Plan{Since: 40e9, Tail: -1, Scan: true}},
+		{"from the head after three", anchored, 0, 100e9, 3, Plan{Since: 0, Tail: -1, Scan: true}},
 		{"huge windows are capped", anchored, 1e9, 1e15, 0, Plan{Since: 40e9, Tail: maxWindow}},
 	}
 	for _, tc := range cases {
@@ -318,6 +344,26 @@ func TestWindowTooSmall(t *testing.T) {
 	r.stream(l, -1)
 	if len(r.opens) != 1 || r.opens[0].Tail < 0 {
 		t.Errorf("opens %+v, want one window", r.opens)
+	}
+	r.checkOnce(l)
+}
+
+// The daemon leaves out the rotated files a since falls in: the window and
+// since alone miss, the read from the head finds the position, and every
+// line still comes once.
+func TestSinceSkipsRotatedFiles(t *testing.T) {
+	var l simLog
+	l.add("o1 o2 o3 o4")
+	r := newReader(t, Head())
+	r.stream(l, -1)
+	l.add("o5 o6 o7 o8")
+	r.opens = nil
+	r.stream(sinceSkipsFiles{l, 6}, -1)
+	if len(r.opens) != 4 || r.opens[3] != (Plan{Since: 0, Tail: -1, Scan: true}) {
+		t.Errorf("opens %+v, want two windows, since alone, then from the head", r.opens)
+	}
+	if r.c.Lost() {
+		t.Error("Lost() after the head read found the position")
 	}
 	r.checkOnce(l)
 }
