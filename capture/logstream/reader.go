@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 )
 
 // Stream says where an entry was written.
@@ -86,6 +87,9 @@ type Reader struct {
 	r, w     int
 	err      error
 	stamps   timestampCache
+	// rs and lastRead follow how the stream reads (see fill).
+	rs       readState
+	lastRead time.Time
 }
 
 // NewReader returns a Reader that rejects frames longer than maxEntry bytes.
@@ -97,10 +101,13 @@ func NewReader(src io.Reader, tty bool, maxEntry int) *Reader {
 
 // Reset starts reading a new stream, keeping the buffer.
 func (x *Reader) Reset(src io.Reader, tty bool) {
-	x.src, x.tty, x.r, x.w, x.err = src, tty, 0, 0, nil
-	if cap(x.buf) > startBufSize {
-		x.buf = nil // give back what long lines made it grow to
+	// Give back what long lines or a backlog made the buffer grow to,
+	// unless the stream still had a backlog: its next stream will too.
+	if c := cap(x.buf); c > startBufSize && !(x.rs.busy && c <= busyBufSize) {
+		x.buf = nil
 	}
+	x.src, x.tty, x.r, x.w, x.err = src, tty, 0, 0, nil
+	x.rs, x.lastRead = readState{busy: x.buf != nil && cap(x.buf) > startBufSize}, time.Time{}
 }
 
 // Next returns the next entry. At the end of the stream it returns io.EOF,
@@ -240,30 +247,101 @@ func (x *Reader) need(n int) error {
 	return nil
 }
 
+// Reading a stream with a backlog. The daemon writes every entry as its own
+// HTTP chunk and flushes it, so a reader that keeps up wakes and reads once
+// per entry or two, which costs far more CPU than parsing them. A stream
+// whose reads come back quickly with little data is paced: the reader waits
+// coalesceDelay before its next read, so the entries gather in the socket
+// and come in a few large reads. A wait after which the read is still small
+// (the stream writes slowly, or its source hands out small pieces) stops
+// the pacing for the next minSkip reads, twice as many after each such wait
+// in a row, up to maxSkip. Records wait for Fluent Bit's next collect (a
+// second) anyway, so the delay costs nothing that shows; a stream that
+// writes less than an entry every 2*coalesceDelay is never paced. A stream
+// whose read fills all the room offered (a backlog) gets the larger buffer
+// (busyBufSize) until a Reset finds it idle; idle streams keep startBufSize.
+const (
+	coalesceDelay = time.Millisecond
+	// smallRead is a read that found the socket nearly drained.
+	smallRead = 1024
+	// minReadSpace is the least room offered to a read when the buffer
+	// can be compacted.
+	minReadSpace = 1024
+	minSkip      = 16
+	maxSkip      = 4096
+	busyBufSize  = initialBufSize
+)
+
+// readState is what a stream's last reads say about it.
+type readState struct {
+	busy    bool // a read filled all the room offered
+	pace    bool // wait coalesceDelay before the next read
+	skip    int  // reads left that are not paced
+	backoff int  // the last skip set after a wait that gathered little
+}
+
+// next returns the state after a read that returned n of the space bytes
+// offered, gap after the one before it.
+func (s readState) next(n, space int, gap time.Duration) readState {
+	small := n < smallRead && n < space
+	switch {
+	case n == space && space >= minReadSpace:
+		s.busy = true
+	case n > 0 && small && gap >= 2*coalesceDelay:
+		s.busy = false // the backlog is gone
+	}
+	if s.pace && n > 0 { // this read came after a wait
+		if small {
+			s.backoff = min(max(2*s.backoff, minSkip), maxSkip)
+			s.skip = s.backoff
+		} else {
+			s.backoff = 0
+		}
+	}
+	if s.skip > 0 {
+		s.skip--
+		s.pace = false
+		return s
+	}
+	s.pace = n > 0 && small && gap < 2*coalesceDelay
+	return s
+}
+
 // fill reads once from the source, moving buffered bytes to the front first
-// when the buffer is full. It returns the source's error once nothing more
-// can come.
+// when the buffer is full or nearly. It returns the source's error once
+// nothing more can come.
 func (x *Reader) fill() error {
 	if x.err != nil {
 		return x.err
 	}
-	if x.r > 0 && (x.w == len(x.buf) || x.r == x.w) {
+	if x.r > 0 && (len(x.buf)-x.w < minReadSpace || x.r == x.w) {
 		x.w = copy(x.buf, x.buf[x.r:x.w])
 		x.r = 0
 	}
-	if x.w == len(x.buf) {
-		// Only in raw mode, where a whole entry must fit: the callers bound
-		// what they look for below initialBufSize.
-		if len(x.buf) >= initialBufSize {
+	if x.w == len(x.buf) || (x.rs.busy && len(x.buf) < busyBufSize) {
+		// Full only in raw mode, where a whole entry must fit: the callers
+		// bound what they look for below initialBufSize.
+		if x.w == len(x.buf) && len(x.buf) >= initialBufSize {
 			return ErrMalformed
 		}
-		nb := make([]byte, min(2*len(x.buf), initialBufSize))
+		size := min(2*len(x.buf), initialBufSize)
+		if x.rs.busy {
+			size = max(size, busyBufSize)
+		}
+		nb := make([]byte, size)
 		copy(nb, x.buf[:x.w])
 		x.buf = nb
 	}
+	if x.rs.pace {
+		time.Sleep(coalesceDelay)
+	}
 	for i := 0; i < 100; i++ {
+		space := len(x.buf) - x.w
 		n, err := x.src.Read(x.buf[x.w:])
 		x.w += n
+		now := time.Now()
+		x.rs = x.rs.next(n, space, now.Sub(x.lastRead))
+		x.lastRead = now
 		if err != nil {
 			x.err = err
 			if n > 0 {

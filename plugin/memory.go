@@ -1,0 +1,38 @@
+package main
+
+/*
+#include <stdlib.h>
+*/
+import "C"
+
+import (
+	"unsafe"
+
+	"docker_logs/capture"
+)
+
+// cMemory gives the engines C memory to encode records into, so the block a
+// collect hands to Fluent Bit is the one the records were written to: no
+// copy, and the cleanup callback frees it with free().
+type cMemory struct{}
+
+func (cMemory) Alloc(n int) []byte {
+	p := C.malloc(C.size_t(n))
+	if p == nil {
+		panic("docker_logs: out of memory")
+	}
+	return unsafe.Slice((*byte)(p), n)[:0]
+}
+
+func (cMemory) Grow(b []byte, n int) []byte {
+	l := len(b)
+	p := C.realloc(unsafe.Pointer(unsafe.SliceData(b[:cap(b)])), C.size_t(n))
+	if p == nil {
+		panic("docker_logs: out of memory")
+	}
+	return unsafe.Slice((*byte)(p), n)[:l]
+}
+
+func (cMemory) Free(b []byte) { C.free(unsafe.Pointer(unsafe.SliceData(b[:cap(b)]))) }
+
+func init() { capture.SetMemory(cMemory{}) }
