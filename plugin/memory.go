@@ -6,6 +6,8 @@ package main
 import "C"
 
 import (
+	"os"
+	"runtime/debug"
 	"unsafe"
 
 	"docker_logs/capture"
@@ -35,4 +37,17 @@ func (cMemory) Grow(b []byte, n int) []byte {
 
 func (cMemory) Free(b []byte) { C.free(unsafe.Pointer(unsafe.SliceData(b[:cap(b)]))) }
 
-func init() { capture.SetMemory(cMemory{}) }
+// gcPercent is the plugin's GOGC. Records live in C memory, so the Go heap
+// holds little besides the streams' state (about 25 KiB per followed
+// container) and the per-line path allocates nothing: collecting at 25
+// instead of 100 costs little CPU and keeps the heap's headroom, which
+// shows in RSS for every idle container, a quarter as large. GOGC set in the
+// environment wins.
+const gcPercent = 25
+
+func init() {
+	capture.SetMemory(cMemory{})
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
+}

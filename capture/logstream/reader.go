@@ -41,10 +41,11 @@ const (
 	// initialBufSize holds one whole daemon frame (header, timestamp, chunk):
 	// the most a stream of ordinary lines ever needs.
 	initialBufSize = headerLen + maxTimestampLen + ChunkSize
-	// startBufSize is what a stream starts with; it grows toward
-	// initialBufSize only when long lines need it, so the many idle streams
-	// of a large host stay small.
-	startBufSize = 4096
+	// startBufSize is what a stream starts with: a few ordinary entries.
+	// It grows toward initialBufSize when long lines or a backlog need it,
+	// so the many idle streams of a large host stay small (the HTTP
+	// connection under each has its own 4 KiB read buffer already).
+	startBufSize = 1024
 	// systemErr is the frame type the daemon uses for its own errors.
 	systemErr = 3
 )

@@ -230,12 +230,16 @@ func freeAddr() (string, error) {
 var scrapeNames = []string{"go_goroutines", "process_open_fds", "process_resident_memory_bytes", "docker_logs_streams_active",
 	"go_memstats_heap_alloc_bytes", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes"}
 
+var scrapeClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
 // scrape reads the metrics of scrapeNames from addr, summing samples.
 func scrape(ctx context.Context, addr string) (map[string]float64, error) {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(sctx, "GET", "http://"+addr+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
+	// No keep-alive: an idle connection left open would count as one more
+	// goroutine of the host's.
+	resp, err := scrapeClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("scrape %s: %w", addr, err)
 	}
