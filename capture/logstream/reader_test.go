@@ -651,79 +651,29 @@ func benchReader(b *testing.B, tty bool, stream []byte) {
 	b.ReportMetric(testing.AllocsPerRun(1, readStream)/entries, "allocs/entry")
 }
 
-func TestReadStatePacing(t *testing.T) {
+func TestReadStateBusy(t *testing.T) {
 	fast, slow := 10*time.Microsecond, time.Second
 	tests := []struct {
-		name               string
-		in                 readState
-		n, space           int
-		gap                time.Duration
-		wantPace, wantBusy bool
-		wantSkip           int
+		name     string
+		in       readState
+		n, space int
+		gap      time.Duration
+		want     bool
 	}{
-		{"small and quick: pace", readState{}, 150, 4096, fast, true, false, 0},
-		{"small but seldom: no pace", readState{}, 150, 4096, slow, false, false, 0},
-		{"large read: no pace", readState{}, 3000, 4096, fast, false, false, 0},
-		{"room filled: busy, no pace", readState{}, 4096, 4096, fast, false, true, 0},
-		{"room filled but tiny room: not busy", readState{}, 100, 100, fast, false, false, 0},
-		{"end of stream: no pace", readState{}, 0, 4096, fast, false, false, 0},
-		{"wait gathered little: skip minSkip", readState{pace: true}, 150, 4096, fast, false, false, minSkip - 1},
-		{"again: skip doubles", readState{pace: true, backoff: minSkip}, 150, 4096, fast, false, false, 2*minSkip - 1},
-		{"skip is capped", readState{pace: true, backoff: maxSkip}, 150, 4096, fast, false, false, maxSkip - 1},
-		{"wait paid off: backoff reset", readState{pace: true, backoff: 64}, 4096, 4096, fast, false, true, 0},
-		{"skipping", readState{skip: 3}, 150, 4096, fast, false, false, 2},
-		{"small and seldom: backlog gone", readState{busy: true}, 150, 4096, slow, false, false, 0},
-		{"small and quick: still busy", readState{busy: true}, 150, 4096, fast, true, true, 0},
+		{"room filled: busy", readState{}, 4096, 4096, fast, true},
+		{"room filled after a pause: busy", readState{}, 4096, 4096, slow, true},
+		{"tiny room filled: not busy", readState{}, 100, 100, fast, false},
+		{"small read, quick: stays busy", readState{busy: true}, 150, 4096, fast, true},
+		{"small read after a pause: idle", readState{busy: true}, 150, 4096, slow, false},
+		{"end of stream: unchanged", readState{busy: true}, 0, 4096, slow, true},
+		{"small read, quick: stays idle", readState{}, 150, 4096, fast, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := tt.in.next(tt.n, tt.space, tt.gap)
-			if got.pace != tt.wantPace || got.busy != tt.wantBusy || got.skip != tt.wantSkip {
-				t.Errorf("next(%d, %d, %v) from %+v = %+v; want pace %v busy %v skip %d",
-					tt.n, tt.space, tt.gap, tt.in, got, tt.wantPace, tt.wantBusy, tt.wantSkip)
-			}
-			if tt.name == "wait paid off: backoff reset" && got.backoff != 0 {
-				t.Errorf("backoff %d, want 0", got.backoff)
+			if got := tt.in.next(tt.n, tt.space, tt.gap); got.busy != tt.want {
+				t.Errorf("next(%d, %d, %v) from %+v: busy %v, want %v", tt.n, tt.space, tt.gap, tt.in, got.busy, tt.want)
 			}
 		})
-	}
-}
-
-// trickleReader hands out its data in pieces of at most n bytes.
-type trickleReader struct {
-	data []byte
-	n    int
-}
-
-func (r *trickleReader) Read(p []byte) (int, error) {
-	if len(r.data) == 0 {
-		return 0, io.EOF
-	}
-	k := copy(p[:min(len(p), r.n)], r.data)
-	r.data = r.data[k:]
-	return k, nil
-}
-
-// TestReaderPacingBounded: a source that always hands out small pieces is
-// paced only a few times (each useless wait doubles the reads not paced).
-func TestReaderPacingBounded(t *testing.T) {
-	stream := muxStream(2000) // about 280 KB in 150-byte reads
-	r := NewReader(&trickleReader{data: stream, n: 150}, false, 64<<10)
-	start := time.Now()
-	n := 0
-	for {
-		if _, err := r.Next(); err != nil {
-			break
-		}
-		n++
-	}
-	if n != 2000 {
-		t.Fatalf("read %d entries, want 2000", n)
-	}
-	// 2000 reads: waits at reads 1, 18, 51, 116, 245, 502, 1015 and so on:
-	// about 8 waits of coalesceDelay.
-	if el := time.Since(start); el > 50*coalesceDelay {
-		t.Errorf("took %v: paced too often", el)
 	}
 }
 

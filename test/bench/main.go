@@ -7,26 +7,31 @@
 // -line-size bytes as fast as it can and then idling, and waits until every
 // container's last line is in its log.
 //
-// Phase 2 alternates, over -rounds rounds, two ways of reading all those
+// Phase 2 alternates, over -rounds rounds, three ways of reading all those
 // lines back:
 //
 //   - A, the baseline: one raw reader per container of the logs API
 //     (follow=0, timestamps=1, stdout and stderr), in this process with the
 //     Docker Go client, copying the body to io.Discard: the daemon's own
 //     limit.
-//   - B: the plugin (build/in_docker_logs.so) in the project's Fluent Bit
-//     host (build/fbhost) with read_from_head on, include_names
-//     bench-<run>-*, -q and -m containers*lines, so the host runs its exit
-//     sequence as soon as every line was counted. buffer_max_size and the
-//     host's collect tick (-buffer-max-size, -tick) are printed: at Fluent
-//     Bit's 1 s tick an instance hands over at most buffer_max_size a second
-//     and the last tick adds up to a second.
+//   - B, the headline: the plugin (build/in_docker_logs.so) in the
+//     project's Fluent Bit host (build/fbhost) at Fluent Bit's cadence: a
+//     collect every -tick (1s, Fluent Bit's fixed interval) and the
+//     plugin's default settings (-buffer-max-size sets buffer_max_size),
+//     with read_from_head on, include_names bench-<run>-*, -q and -m
+//     containers*lines, so the host runs its exit sequence as soon as every
+//     line was counted. Its wall time includes the wait for the tick after
+//     the last line.
+//   - B', a secondary line: the same with a collect every -fast-tick
+//     (100ms; 0 skips it).
 //
 // For each side it reports the median wall time, lines/s and MB/s (of log
-// line bytes, 1 MB = 10^6 bytes), the reading process's CPU-seconds per
-// million lines (A: this process, from getrusage; B: the host process), the
-// CPU-seconds dockerd spent meanwhile (/proc/<dockerd>/stat), the peak RSS,
-// and the ratio B/A of the median wall times.
+// line bytes, 1 MB = 10^6 bytes), the reading process's CPU-seconds, user
+// and system, and per million lines (A: this process, from getrusage; B:
+// the host process), its read syscalls per line (syscr of /proc/<pid>/io)
+// and context switches per line (all threads), the CPU-seconds dockerd
+// spent meanwhile (/proc/<dockerd>/stat), the peak RSS, and the ratios B/A
+// of wall time and CPU, with the targets of issue 11.
 //
 // Phase 3 (scale) starts the host with metrics on a free loopback port,
 // starts -scale-containers idle containers (-scale-parallel at a time), waits
@@ -40,7 +45,11 @@
 // for -latency-duration, and reports p50, p99 and max of recv - time (when the
 // collect returned minus Docker's timestamp of the line).
 //
-// A phase whose size is 0 is skipped. The program never fails on a time: it
+// Phase 5 (reopen, reopen.go) measures what reopening a follow stream costs
+// as a container's history grows (-reopen-sizes, -reopen-rounds): dockerd's
+// CPU and the time to the first line, for since alone and since+tail=1000.
+//
+// A phase whose size is 0 (or empty) is skipped. The program never fails on a time: it
 // exits 1 only when something did not work (a container failed, the host
 // exited badly or timed out, a count did not match). Every container it
 // creates is named bench-<run>-..., labelled docker-logs-bench=<run>, and
