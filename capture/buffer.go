@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"time"
 
@@ -9,15 +10,58 @@ import (
 	"docker_logs/capture/metrics"
 )
 
-// buffer holds the encoded records waiting for Fluent Bit's next collect. It
-// is bounded: a tailer that finds it full, or paused, waits for room (and
-// stops reading, so the daemon keeps the lines) until its context ends.
+// Memory provides the blocks records are encoded into. A block taken from
+// the buffer belongs to its taker, who gives it back to the same Memory's
+// Free (the plugin: to Fluent Bit, whose cleanup callback frees it).
+type Memory interface {
+	// Alloc returns a block of len 0 and cap n.
+	Alloc(n int) []byte
+	// Grow returns a block of cap n holding b's bytes; b is gone.
+	Grow(b []byte, n int) []byte
+	Free(b []byte)
+}
+
+// goMemory is the Go heap: for the tests and any caller that copies.
+type goMemory struct{}
+
+func (goMemory) Alloc(n int) []byte { return make([]byte, 0, n) }
+func (goMemory) Grow(b []byte, n int) []byte {
+	nb := make([]byte, len(b), n)
+	copy(nb, b)
+	return nb
+}
+func (goMemory) Free([]byte) {}
+
+// blockMemory is what new buffers use: the plugin sets C memory (SetMemory)
+// before any engine starts, so the records are encoded straight into the
+// memory handed to Fluent Bit.
+var blockMemory Memory = goMemory{}
+
+// SetMemory makes engines created from now on encode into m.
+func SetMemory(m Memory) { blockMemory = m }
+
+// minBlock is the smallest block a buffer allocates: an idle instance's
+// collects stay this small.
+const minBlock = 256 << 10
+
+// buffer holds the encoded records waiting for Fluent Bit's next collect, in
+// one block that is handed over whole. It is bounded: a tailer that finds it
+// full (limit bytes, buffer_max_size), or paused, waits for room (and stops
+// reading, so the daemon keeps the lines) until its context ends.
+//
+// The block is sized to the demand: it starts at the size the previous
+// collects needed, doubles (up to limit) whenever it fills before a collect,
+// and halves (down to minBlock) after collects that used less than a
+// quarter of it. Fluent Bit collects once a second, so the block holds a
+// second of reading.
 type buffer struct {
 	limit   int
 	metrics *metrics.Input
+	mem     Memory
 
 	mu     sync.Mutex
-	data   []byte
+	blk    *block
+	size   int // capacity of the next block
 	paused bool
 	// room is closed, and replaced, whenever waiting tailers should look
 	// again: after a collect or a resume.
@@ -33,12 +77,31 @@ type buffer struct {
 	bytes      [logstream.TTY + 1]int
 }
 
+// block is the memory records wait in. It is apart from the buffer so that
+// a buffer dropped with records in it (an engine that stopped before a last
+// collect) gives its block back to the Memory.
+type block struct {
+	mem  Memory
+	data []byte // nil when none is allocated
+}
+
 func newBuffer(limit int, m *metrics.Input) *buffer {
+	return newBufferIn(limit, m, blockMemory)
+}
+
+func newBufferIn(limit int, m *metrics.Input, mem Memory) *buffer {
 	m.BufferLimit.Set(float64(limit))
-	return &buffer{
-		limit: limit, metrics: m, room: make(chan struct{}),
+	b := &buffer{
+		limit: limit, metrics: m, mem: mem, room: make(chan struct{}),
+		blk: &block{mem: mem}, size: min(minBlock, limit),
 		delivered: map[string]Position{},
 	}
+	runtime.AddCleanup(b, func(k *block) {
+		if k.data != nil {
+			k.mem.Free(k.data)
+		}
+	}, b.blk)
+	return b
 }
 
 // pendingPosition is a tailer's newest position among the records waiting
@@ -50,6 +113,33 @@ type pendingPosition struct {
 	queued bool
 }
 
+// room makes the block able to take n more bytes, allocating or growing it
+// within the limit; false when the records must wait for a collect. A
+// record larger than the whole limit gets a block of its own size when
+// nothing else waits.
+func (b *buffer) makeRoom(n int) bool {
+	d := b.blk.data
+	used := len(d)
+	if d != nil && used+n <= cap(d) {
+		return true
+	}
+	if used+n > b.limit && used > 0 {
+		return false
+	}
+	want := b.size
+	for want < used+n && want < b.limit {
+		want *= 2
+	}
+	want = max(min(want, b.limit), used+n)
+	if d == nil {
+		b.blk.data = b.mem.Alloc(want)
+	} else {
+		b.blk.data = b.mem.Grow(d, want)
+	}
+	b.size = min(max(b.size, want), b.limit)
+	return true
+}
+
 // add appends one record of a line of lineLen bytes; pos becomes the
 // container's delivered position once the record is handed over. A record
 // larger than the whole limit still goes in when the buffer is empty.
@@ -57,8 +147,8 @@ func (b *buffer) add(ctx context.Context, rec []byte, stream logstream.Stream, l
 	slot *pendingPosition, pos Position) error {
 	for {
 		b.mu.Lock()
-		if !b.paused && (len(b.data)+len(rec) <= b.limit || len(b.data) == 0) {
-			b.data = append(b.data, rec...)
+		if !b.paused && b.makeRoom(len(rec)) {
+			b.blk.data = append(b.blk.data, rec...)
 			b.records[stream]++
 			b.bytes[stream] += lineLen
 			slot.pos = pos
@@ -66,7 +156,7 @@ func (b *buffer) add(ctx context.Context, rec []byte, stream logstream.Stream, l
 				slot.queued = true
 				b.touched = append(b.touched, slot)
 			}
-			b.metrics.BufferBytes.Set(float64(len(b.data)))
+			b.metrics.BufferBytes.Set(float64(len(b.blk.data)))
 			b.mu.Unlock()
 			return nil
 		}
@@ -81,20 +171,27 @@ func (b *buffer) add(ctx context.Context, rec []byte, stream logstream.Stream, l
 }
 
 // collect hands every buffered record to handOver, which must copy them
-// before it returns, and makes their positions delivered. Tailers wait for
-// the copy, so memory never holds more than one buffer's worth.
+// before it returns, and makes their positions delivered.
 func (b *buffer) collect(handOver func([]byte)) {
+	if d := b.take(); d != nil {
+		handOver(d)
+		b.mem.Free(d)
+	}
+}
+
+// take hands over the block of buffered records, or nil when there is
+// none, and makes their positions delivered. The caller owns the block:
+// it gives it back to the buffer's Memory.
+func (b *buffer) take() []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.data) == 0 {
-		return
+	d := b.blk.data
+	if len(d) == 0 {
+		b.resize(0)
+		return nil
 	}
-	handOver(b.data)
-	if cap(b.data) > b.limit {
-		b.data = nil // one oversized record made it grow: give it back
-	} else {
-		b.data = b.data[:0]
-	}
+	b.blk.data = nil
+	b.resize(len(d))
 	for i, slot := range b.touched {
 		b.delivered[slot.id] = slot.pos
 		slot.queued = false
@@ -111,6 +208,24 @@ func (b *buffer) collect(handOver func([]byte)) {
 	}
 	b.metrics.BufferBytes.Set(0)
 	b.wake()
+	return d
+}
+
+// resize sizes the next block after a collect that handed over used bytes:
+// twice as large when more than half of it was used, half as large when
+// less than a quarter was, within minBlock and the limit. An empty block
+// that was allocated is given back when it is larger than the next size.
+func (b *buffer) resize(used int) {
+	switch {
+	case used > b.size/2:
+		b.size = min(2*b.size, b.limit)
+	case used < b.size/4:
+		b.size = max(b.size/2, min(minBlock, b.limit))
+	}
+	if d := b.blk.data; d != nil && len(d) == 0 && cap(d) > b.size {
+		b.mem.Free(d)
+		b.blk.data = nil
+	}
 }
 
 func (b *buffer) wake() {
@@ -220,3 +335,8 @@ func (b *buffer) checkpointLag(now time.Time) time.Duration {
 	}
 	return now.Sub(b.dirtySince)
 }
+
+// Take hands over the records encoded since the last call as one block of
+// the Memory set with SetMemory, or nil when there is none; the caller owns
+// the block. Collect is the same for callers that copy.
+func (e *Engine) Take() []byte { return e.buf.take() }

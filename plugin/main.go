@@ -174,8 +174,8 @@ func first() *instance {
 	return order[0]
 }
 
-// collect hands the instance's records over as one C buffer, unless the
-// instance is paused.
+// collect hands the instance's records over as one C buffer, the one they
+// were encoded into, unless the instance is paused.
 func collect(inst *instance, data *unsafe.Pointer, size *C.size_t) C.int {
 	*data, *size = nil, 0
 	if inst == nil {
@@ -188,11 +188,11 @@ func collect(inst *instance, data *unsafe.Pointer, size *C.size_t) C.int {
 	if paused {
 		return C.FLB_OK
 	}
-	inst.engine.Collect(func(b []byte) {
-		buf := C.malloc(C.size_t(len(b)))
-		C.memcpy(buf, unsafe.Pointer(&b[0]), C.size_t(len(b)))
-		*data, *size = buf, C.size_t(len(b))
-	})
+	// The block is C memory (memory.go): Fluent Bit owns it from here and
+	// gives it back through the cleanup callback.
+	if b := inst.engine.Take(); len(b) > 0 {
+		*data, *size = unsafe.Pointer(unsafe.SliceData(b)), C.size_t(len(b))
+	}
 	return C.FLB_OK
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 // frame builds one frame of the multiplexed stream.
@@ -670,4 +671,54 @@ func benchReader(b *testing.B, tty bool, stream []byte) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(loops*entries), "ns/entry")
 	b.ReportMetric(testing.AllocsPerRun(1, readStream)/entries, "allocs/entry")
+}
+
+func TestReadStateBusy(t *testing.T) {
+	fast, slow := 10*time.Microsecond, time.Second
+	tests := []struct {
+		name     string
+		in       readState
+		n, space int
+		gap      time.Duration
+		want     bool
+	}{
+		{"room filled: busy", readState{}, 4096, 4096, fast, true},
+		{"room filled after a pause: busy", readState{}, 4096, 4096, slow, true},
+		{"tiny room filled: not busy", readState{}, 100, 100, fast, false},
+		{"small read, quick: stays busy", readState{busy: true}, 150, 4096, fast, true},
+		{"small read after a pause: idle", readState{busy: true}, 150, 4096, slow, false},
+		{"end of stream: unchanged", readState{busy: true}, 0, 4096, slow, true},
+		{"small read, quick: stays idle", readState{}, 150, 4096, fast, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.in.next(tt.n, tt.space, tt.gap); got.busy != tt.want {
+				t.Errorf("next(%d, %d, %v) from %+v: busy %v, want %v", tt.n, tt.space, tt.gap, tt.in, got.busy, tt.want)
+			}
+		})
+	}
+}
+
+// TestReaderBusyBuffer: a stream whose reads fill the buffer gets the
+// larger one, and keeps it across Reset only while it still has a backlog.
+func TestReaderBusyBuffer(t *testing.T) {
+	stream := muxStream(1000)
+	r := NewReader(bytes.NewReader(stream), false, 64<<10)
+	for {
+		if _, err := r.Next(); err != nil {
+			break
+		}
+	}
+	if cap(r.buf) != busyBufSize {
+		t.Fatalf("buffer %d after a backlog, want %d", cap(r.buf), busyBufSize)
+	}
+	r.Reset(bytes.NewReader(stream[:0]), false)
+	if cap(r.buf) != busyBufSize {
+		t.Fatalf("buffer %d after Reset of a busy stream, want %d kept", cap(r.buf), busyBufSize)
+	}
+	r.rs = r.rs.next(100, 4096, time.Second) // a small read after a long wait: idle
+	r.Reset(bytes.NewReader(nil), false)
+	if r.buf != nil {
+		t.Fatalf("buffer of %d kept after Reset of an idle stream", cap(r.buf))
+	}
 }

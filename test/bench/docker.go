@@ -327,11 +327,36 @@ func procCPU(pid int) time.Duration {
 	return time.Duration(ut+st) * time.Second / clkTck
 }
 
-// selfUsage returns this process's CPU time and peak RSS (KiB).
-func selfUsage() (time.Duration, int64) {
+// usage is what getrusage says of this process.
+type usage struct {
+	user, sys time.Duration
+	rssKiB    int64 // peak
+	csw       int64 // context switches, voluntary or not, all threads
+}
+
+func selfUsage() usage {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return tv(ru.Utime) + tv(ru.Stime), ru.Maxrss
+	return usage{tv(ru.Utime), tv(ru.Stime), ru.Maxrss, ru.Nvcsw + ru.Nivcsw}
+}
+
+// procReads returns the read syscalls pid made (syscr of /proc/<pid>/io:
+// read, readv, pread), or -1.
+func procReads(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
 }
 
 func tv(t syscall.Timeval) time.Duration {
@@ -347,7 +372,7 @@ func frameBytes(lineSize int) int64 { return int64(8 + 30 + 1 + lineSize + 1) }
 func (b *bench) runA(ctx context.Context, ids []string) (sideResult, error) {
 	want := int64(b.o.lines) * frameBytes(b.o.lineSize)
 	d0 := procCPU(b.dockerdPID)
-	c0, _ := selfUsage()
+	u0, r0 := selfUsage(), procReads(os.Getpid())
 	start := time.Now()
 	actx, cancel := context.WithTimeout(ctx, b.o.timeout)
 	defer cancel()
@@ -368,12 +393,17 @@ func (b *bench) runA(ctx context.Context, ids []string) (sideResult, error) {
 		return nil
 	})
 	wall := time.Since(start)
-	c1, rss := selfUsage()
+	u1, r1 := selfUsage(), procReads(os.Getpid())
 	d1 := procCPU(b.dockerdPID)
 	if err != nil {
 		return sideResult{}, err
 	}
-	return sideResult{wall: wall, cpu: c1 - c0, dockerdCPU: cpuDelta(d0, d1), rssKiB: rss}, nil
+	reads := int64(-1)
+	if r0 >= 0 && r1 >= 0 {
+		reads = r1 - r0
+	}
+	return sideResult{wall: wall, user: u1.user - u0.user, sys: u1.sys - u0.sys, dockerdCPU: cpuDelta(d0, d1),
+		rssKiB: u1.rssKiB, reads: reads, csw: u1.csw - u0.csw}, nil
 }
 
 func cpuDelta(d0, d1 time.Duration) time.Duration {

@@ -27,6 +27,10 @@ type stderrWatch struct {
 	mu    sync.Mutex
 	buf   bytes.Buffer
 	marks map[string]time.Time
+	// pid is the host's; its read syscalls are taken when it prints its
+	// exit, while it still runs (-1 until then, or when unknown).
+	pid        int
+	readsAtEnd int64
 }
 
 var watched = []string{"host: instance 0 running", "host: exiting"}
@@ -40,6 +44,9 @@ func (w *stderrWatch) Write(p []byte) (int, error) {
 	for _, m := range watched {
 		if _, ok := w.marks[m]; !ok && bytes.Contains(w.buf.Bytes()[max(0, from-len(m)):], []byte(m)) {
 			w.marks[m] = now
+			if m == "host: exiting" && w.pid > 0 {
+				w.readsAtEnd = procReads(w.pid)
+			}
 		}
 	}
 	return len(p), nil
@@ -68,13 +75,16 @@ type hostRun struct {
 }
 
 func (b *bench) startHost(args ...string) (*hostRun, error) {
-	h := &hostRun{stderr: &stderrWatch{marks: map[string]time.Time{}}, done: make(chan struct{})}
+	h := &hostRun{stderr: &stderrWatch{marks: map[string]time.Time{}, readsAtEnd: -1}, done: make(chan struct{})}
 	h.cmd = exec.Command(b.o.host, append([]string{"-e", b.o.plugin}, args...)...)
 	h.cmd.Stderr = h.stderr
 	h.start = time.Now()
 	if err := h.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start host: %w", err)
 	}
+	h.stderr.mu.Lock()
+	h.stderr.pid = h.cmd.Process.Pid
+	h.stderr.mu.Unlock()
 	b.mu.Lock()
 	b.hosts[h] = true
 	b.mu.Unlock()
@@ -161,15 +171,18 @@ func (h *hostRun) records() (int64, error) {
 	return strconv.ParseInt(m[len(m)-1][1], 10, 64)
 }
 
-// runB runs the plugin in the host until every line of every load
-// container was counted.
-func (b *bench) runB(ctx context.Context) (sideResult, error) {
+// runB runs the plugin in the host, collecting every tick, until every
+// line of every load container was counted.
+func (b *bench) runB(ctx context.Context, tick time.Duration) (sideResult, error) {
 	o := b.o
 	total := int64(o.containers * o.lines)
 	d0 := procCPU(b.dockerdPID)
-	h, err := b.startHost("-T", strconv.FormatInt(o.tick.Milliseconds(), 10), "-q", "-m", strconv.FormatInt(total, 10),
-		"-i", "-p", "read_from_head=on", "-p", "include_names=bench-"+b.runID+"-*",
-		"-p", "buffer_max_size="+o.bufferMax, "-p", "metrics_listen=off")
+	args := []string{"-T", strconv.FormatInt(tick.Milliseconds(), 10), "-q", "-m", strconv.FormatInt(total, 10),
+		"-i", "-p", "read_from_head=on", "-p", "include_names=bench-" + b.runID + "-*", "-p", "metrics_listen=off"}
+	if o.bufferMax != "" {
+		args = append(args, "-p", "buffer_max_size="+o.bufferMax)
+	}
+	h, err := b.startHost(args...)
 	if err != nil {
 		return sideResult{}, err
 	}
@@ -189,12 +202,15 @@ func (b *bench) runB(ctx context.Context) (sideResult, error) {
 		return sideResult{}, fmt.Errorf("host did not print its exit\n%s", h.tail())
 	}
 	ps := h.cmd.ProcessState
-	var rss int64
+	var rss, csw int64
 	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss
+		rss, csw = ru.Maxrss, ru.Nvcsw+ru.Nivcsw
 	}
-	res := sideResult{wall: done.Sub(h.start), cpu: ps.UserTime() + ps.SystemTime(),
-		dockerdCPU: cpuDelta(d0, d1), rssKiB: rss}
+	h.stderr.mu.Lock()
+	reads := h.stderr.readsAtEnd
+	h.stderr.mu.Unlock()
+	res := sideResult{wall: done.Sub(h.start), user: ps.UserTime(), sys: ps.SystemTime(),
+		dockerdCPU: cpuDelta(d0, d1), rssKiB: rss, reads: reads, csw: csw}
 	if running, ok := h.stderr.mark("host: instance 0 running"); ok {
 		res.startup = running.Sub(h.start)
 	}
@@ -214,12 +230,16 @@ func freeAddr() (string, error) {
 var scrapeNames = []string{"go_goroutines", "process_open_fds", "process_resident_memory_bytes", "docker_logs_streams_active",
 	"go_memstats_heap_alloc_bytes", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes"}
 
+var scrapeClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
 // scrape reads the metrics of scrapeNames from addr, summing samples.
 func scrape(ctx context.Context, addr string) (map[string]float64, error) {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(sctx, "GET", "http://"+addr+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
+	// No keep-alive: an idle connection left open would count as one more
+	// goroutine of the host's.
+	resp, err := scrapeClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("scrape %s: %w", addr, err)
 	}
