@@ -79,7 +79,7 @@ func BenchmarkLinePath(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if !e.TSValid || cur.Accept(e.Stream, e.TS) != resume.Take {
+		if !e.TSValid || cur.Accept(e.Stream, e.TS, e.Msg) != resume.Take {
 			b.Fatal("entry without a timestamp or not taken")
 		}
 		line, ok := asm.Add(e)

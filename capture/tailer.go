@@ -314,7 +314,7 @@ func (t *tailer) consume(ctx context.Context, rot *rotation) error {
 			entry.TS = lastTS
 		} else {
 			lastTS = entry.TS
-			v := t.cursor.Accept(entry.Stream, entry.TS)
+			v := t.cursor.Accept(entry.Stream, entry.TS, entry.Msg)
 			if !reached && t.cursor.Reached() {
 				reached = true
 				rot.reached()

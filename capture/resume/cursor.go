@@ -88,8 +88,13 @@ type Cursor struct {
 
 	// Across opens, for replays.
 	last      [3]int64
+	lastMsg   [3]sample
 	recent    [3]ring
 	replaying [3]bool
+	// lastDone and msgDone are last and lastMsg as of the last line handed
+	// over: a line read but not handed over is read again, and is no replay.
+	lastDone [3]int64
+	msgDone  [3]sample
 }
 
 // NewCursor starts at p.
@@ -161,6 +166,7 @@ func (c *Cursor) Probed(lastTS int64, found bool) {
 func (c *Cursor) Begin(plan Plan, now int64) {
 	c.skipLeft, c.read = c.pos.Skip, c.pos.Skip
 	c.pendingCounted, c.pending = [3]int{}, [3]int{}
+	c.last, c.lastMsg, c.replaying = c.lastDone, c.msgDone, [3]bool{}
 	c.track = tracker{}
 	c.lost = false
 	c.openedAt, c.entries = now, 0
@@ -186,8 +192,8 @@ func (c *Cursor) End(now int64) {
 	}
 }
 
-// Accept says what an entry of stream s stamped ts is.
-func (c *Cursor) Accept(s logstream.Stream, ts int64) Verdict {
+// Accept says what an entry of stream s stamped ts, with message msg, is.
+func (c *Cursor) Accept(s logstream.Stream, ts int64, msg []byte) Verdict {
 	i := slot(s)
 	if c.phase == seekAnchor {
 		if ts < c.pos.TS {
@@ -223,7 +229,7 @@ func (c *Cursor) Accept(s logstream.Stream, ts int64) Verdict {
 		c.track.feed(i, ts)
 		return Skip
 	}
-	if c.isReplay(i, ts) {
+	if c.isReplay(i, ts, msg) {
 		return Replay
 	}
 	c.track.feed(i, ts)
@@ -234,22 +240,39 @@ func (c *Cursor) Accept(s logstream.Stream, ts int64) Verdict {
 	}
 	c.pending[i]++
 	c.last[i] = ts
+	c.lastMsg[i].keep(msg)
 	c.recent[i].add(ts)
 	return Take
 }
 
 // isReplay: a replay starts with an entry stamped before the stream's last
 // one and equal to a recent one; it goes on, down to an entry stamped like
-// the last one, until a newer entry comes. Chunks of one line share a
-// timestamp, so equal alone proves nothing.
-func (c *Cursor) isReplay(i int, ts int64) bool {
+// the last one, until a newer entry comes. A replay of the last entry alone
+// is stamped like it and says the same, after a whole line (chunks of one
+// line share a timestamp, so equal alone proves nothing).
+func (c *Cursor) isReplay(i int, ts int64, msg []byte) bool {
 	switch {
 	case ts > c.last[i]:
 		c.replaying[i] = false
 	case ts < c.last[i] || c.replaying[i]:
 		c.replaying[i] = c.recent[i].has(ts)
+	case c.pending[i] == 0 && c.lastMsg[i].same(msg):
+		return true
 	}
 	return c.replaying[i]
+}
+
+// sample is enough of an entry's message to tell it from another stamped
+// at the same nanosecond: its length and first bytes.
+type sample struct {
+	n    int
+	head [48]byte
+}
+
+func (m *sample) keep(msg []byte) { m.n = len(msg); copy(m.head[:], msg) }
+
+func (m *sample) same(msg []byte) bool {
+	return m.n == len(msg) && string(m.head[:min(m.n, len(m.head))]) == string(msg[:min(len(msg), len(m.head))])
 }
 
 // PositionAfterLine is the position once the line of stream s that the last
@@ -266,6 +289,7 @@ func (c *Cursor) LineHandedOver(s logstream.Stream) {
 	p, rebased := c.after(i)
 	c.pos = p
 	c.pending[i], c.pendingCounted[i] = 0, 0
+	c.lastDone[i], c.msgDone[i] = c.last[i], c.lastMsg[i]
 	if rebased {
 		c.read = p.Skip
 		c.skipLeft = [3]int{}

@@ -18,10 +18,20 @@ const (
 
 // entry is one entry of a simulated log, in the order the daemon stored it.
 type entry struct {
-	s       logstream.Stream
-	ts      int64
-	partial bool // a chunk of a long line, more to come
-	id      int  // unique, to check what was handed over
+	s        logstream.Stream
+	ts       int64
+	partial  bool // a chunk of a long line, more to come
+	id       int  // unique, to check what was handed over
+	replayOf int  // 1 + the id of the entry this one repeats, or 0
+}
+
+// msg is the entry's text: its id makes every line differ, unless it is a
+// replay ("=").
+func (e entry) msg() []byte {
+	if e.replayOf > 0 {
+		return []byte(fmt.Sprintf("line %d", e.replayOf-1))
+	}
+	return []byte(fmt.Sprintf("line %d", e.id))
 }
 
 // simLog is a container's log as the daemon keeps it.
@@ -37,6 +47,15 @@ func (l *simLog) add(spec string) {
 		}
 		if strings.HasSuffix(f, "+") {
 			e.partial = true
+			f = f[:len(f)-1]
+		}
+		if strings.HasSuffix(f, "=") { // the same text as the stream's last entry
+			for j := len(*l) - 1; j >= 0; j-- {
+				if (*l)[j].s == e.s {
+					e.replayOf = (*l)[j].id + 1
+					break
+				}
+			}
 			f = f[:len(f)-1]
 		}
 		fmt.Sscan(f[1:], &e.ts)
@@ -125,7 +144,7 @@ func (r *reader) stream(l view, n int) {
 			if n >= 0 && i >= n {
 				break
 			}
-			switch r.c.Accept(e.s, e.ts) {
+			switch r.c.Accept(e.s, e.ts, e.msg()) {
 			case Gap:
 				gap = true
 			case Take:
@@ -393,6 +412,8 @@ func TestReplay(t *testing.T) {
 		{"a replay at file rotation is dropped", "o1 o2 o3 o2 o3 o4", []int{0, 1, 2, 5}},
 		{"each stream keeps its own", "o1 e2 o3 e4 e2 e4 o5 e6", []int{0, 1, 2, 3, 6, 7}},
 		{"a replay ends with new entries", "o1 o2 o3 o1 o2 o3 o4", []int{0, 1, 2, 6}},
+		{"a replay of the last entry alone", "o1 o2 o3 o3= o4", []int{0, 1, 2, 4}},
+		{"equal stamps, other text", "o1 o2 o2 o3", []int{0, 1, 2, 3}},
 		{"a clock stepped back is kept", "o10 o11 o12 o5 o6 o13", []int{0, 1, 2, 3, 4, 5}},
 		{"chunks of one line share a timestamp", "o1 o2+ o2+ o2 o3", []int{0, 1, 2, 3, 4}},
 	}
@@ -404,7 +425,7 @@ func TestReplay(t *testing.T) {
 			r.c.Begin(Plan{Tail: -1}, 0)
 			var got []int
 			for _, e := range l {
-				if r.c.Accept(e.s, e.ts) == Take {
+				if r.c.Accept(e.s, e.ts, e.msg()) == Take {
 					got = append(got, e.id)
 					if !e.partial {
 						r.c.LineHandedOver(e.s)
