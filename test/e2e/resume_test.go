@@ -254,9 +254,13 @@ func TestWindowTooSmallAfterRestart(t *testing.T) {
 				t.Fatal("the container did not write on")
 			}
 			h2 := startHost(t, props)
-			waitLastLine(t, id, "seq=40000 stream=stderr", 60*time.Second)
+			waitLastLine(t, id, "seq=40000 ", 60*time.Second)
 			recs := h2.waitRecords(t, 60*time.Second, "every line", func(rs []Record) bool {
-				return len(first)+len(rs) >= 80000
+				last := map[string]int{}
+				for _, r := range rs {
+					last[r.Body.Stream] = seqOf(r.Body.Log)
+				}
+				return last["stdout"] == 40000 && last["stderr"] == 40000
 			})
 			all := append(append([]Record{}, first...), recs...)
 			for k, seqs := range sequences(all) {
