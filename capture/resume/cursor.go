@@ -345,14 +345,18 @@ func (t *tracker) feed(i int, ts int64) {
 	t.prev, t.hasPrev = ts, true
 }
 
-// ring holds the last recentLen timestamps of a stream.
+// ring holds the last recentLen timestamps of a stream, allocated with its
+// first: most containers write to one stream only.
 type ring struct {
-	ts   [recentLen]int64
+	ts   *[recentLen]int64
 	next int
 	full bool
 }
 
 func (r *ring) add(ts int64) {
+	if r.ts == nil {
+		r.ts = new([recentLen]int64)
+	}
 	r.ts[r.next] = ts
 	if r.next++; r.next == recentLen {
 		r.next, r.full = 0, true
@@ -360,6 +364,9 @@ func (r *ring) add(ts int64) {
 }
 
 func (r *ring) has(ts int64) bool {
+	if r.ts == nil {
+		return false
+	}
 	n := r.next
 	if r.full {
 		n = recentLen
