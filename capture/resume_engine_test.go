@@ -368,3 +368,47 @@ func TestUnreadableContainer(t *testing.T) {
 		t.Errorf("reported %d times, want once", n)
 	}
 }
+
+// A stream reading a long backlog (entries stamped long ago, coming in
+// steadily) is not reopened at rotate_interval: a reopen would make the
+// daemon seek back over the rest of it. Once it is caught up it rotates.
+func TestBacklogIsNotRotated(t *testing.T) {
+	h := newHarness(t, map[string]string{"rotate_interval": "100ms", "read_from_head": "on"})
+	a := cid(1)
+	h.fake.create(a, "alpha", false)
+	h.fake.start(a)
+	h.fake.logHistory(a, 3000, "old")
+	slow := func(w http.ResponseWriter, r *http.Request) {
+		q, _ := parseLogsQuery(r)
+		if q.since.IsZero() && q.tail < 0 { // the read from the head: a slow backlog
+			w.WriteHeader(http.StatusOK)
+			es, _, _, _, _ := h.fake.snapshot(a, 0)
+			for i := 0; i < len(es); i += 100 {
+				if _, err := w.Write(q.encode(nil, false, es[i:min(i+100, len(es))])); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+				select {
+				case <-time.After(20 * time.Millisecond): // 600 ms in all
+				case <-r.Context().Done():
+					return
+				}
+			}
+			<-r.Context().Done()
+			return
+		}
+		h.fake.serveLogs(w, r)
+	}
+	h.fake.handle(routeLogs, slow)
+	h.e.Start()
+	h.waitLines(a, 3000, 10*time.Second)
+	if n := h.fake.count("logs:" + a); n != 1 {
+		t.Errorf("%d logs requests while the backlog was read, want 1", n)
+	}
+	// Caught up: rotations come back.
+	eventually(t, 5*time.Second, func() bool { return h.rotations("alpha") >= 2 })
+	h.finish()
+	if e := h.errorCounts(); len(e) > 0 {
+		t.Errorf("errors counted: %v", e)
+	}
+}

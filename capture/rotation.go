@@ -2,22 +2,32 @@ package capture
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// catchUpLimit is how long a stream that has not reached its position may
-// run before it is cut and counted: the daemon may take long to scan a large
-// log with since alone, and cutting it at rotate_interval would start that
-// scan again and again.
+// catchUpLimit is how long a stream that has not reached its position, or
+// is reading a backlog, may run: the daemon may take long to scan a large
+// log with since alone, and a reopen in the middle of a backlog costs the
+// daemon a seek back over all of it.
 func catchUpLimit(rotate time.Duration) time.Duration { return max(10*rotate, rotate+time.Minute) }
 
-// rotation ends a stream at rotate_interval once the stream has reached its
-// position, whichever of the two comes last.
+// recheck is how often a stream past its rotate_interval that is still
+// reading a backlog is looked at again.
+const recheck = time.Second
+
+// rotation ends a stream at rotate_interval, or later: once it has reached
+// its position, and once it is no longer reading a backlog. The stream's
+// hard limit (catchUpLimit) bounds both.
 type rotation struct {
-	state  atomic.Int32 // rotationRunning, rotationReached or rotationDue
-	cancel context.CancelCauseFunc
-	timer  *time.Timer
+	state   atomic.Int32 // rotationRunning, rotationReached or rotationDue
+	cancel  context.CancelCauseFunc
+	backlog func() bool // the stream is reading entries well behind now, and getting on
+
+	mu      sync.Mutex // orders the timer's rescheduling with stop
+	timer   *time.Timer
+	stopped bool
 }
 
 const (
@@ -26,11 +36,11 @@ const (
 	rotationDue
 )
 
-func startRotation(after time.Duration, cancel context.CancelCauseFunc) *rotation {
-	r := &rotation{cancel: cancel}
+func startRotation(after time.Duration, cancel context.CancelCauseFunc, backlog func() bool) *rotation {
+	r := &rotation{cancel: cancel, backlog: backlog}
 	r.timer = time.AfterFunc(after, func() {
 		if !r.state.CompareAndSwap(rotationRunning, rotationDue) {
-			r.cancel(errRotated) // reached already
+			r.end() // reached already
 		}
 	})
 	return r
@@ -39,8 +49,27 @@ func startRotation(after time.Duration, cancel context.CancelCauseFunc) *rotatio
 // reached is called once, when the stream has reached its position.
 func (r *rotation) reached() {
 	if !r.state.CompareAndSwap(rotationRunning, rotationReached) {
-		r.cancel(errRotated) // due already
+		r.end() // due already
 	}
 }
 
-func (r *rotation) stop() { r.timer.Stop() }
+// end rotates the stream now, unless it is reading a backlog: then it
+// looks again a little later.
+func (r *rotation) end() {
+	if !r.backlog() {
+		r.cancel(errRotated)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.stopped {
+		r.timer.Reset(recheck) // runs the AfterFunc again: reached, so end
+	}
+}
+
+func (r *rotation) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopped = true
+	r.timer.Stop()
+}

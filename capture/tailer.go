@@ -49,8 +49,18 @@ type tailer struct {
 	state string
 	// streamStart is when the current stream was opened (Unix nanoseconds;
 	// 0 when none is open), for the watchdog.
-	streamStart   atomic.Int64
-	stallReported bool // owned by the watchdog
+	streamStart atomic.Int64
+	// lastTS is the timestamp of the last entry read, and reached says
+	// the stream has reached its position: for the rotation and the
+	// watchdog, which tell a stream reading a backlog from a stuck one.
+	lastTS  atomic.Int64
+	reached atomic.Bool
+	// seenTS is lastTS when the rotation last looked.
+	seenTS atomic.Int64
+	// Owned by the watchdog.
+	stallReported bool
+	wdTS          int64
+	wdProgress    time.Time
 }
 
 var (
@@ -233,8 +243,9 @@ func (t *tailer) stream(parent context.Context, plan resume.Plan) error {
 	defer cancel(nil)
 	ctx, cancelHard := context.WithTimeoutCause(ctx, t.e.catchUp, errNotReached)
 	defer cancelHard()
-	rot := startRotation(rotate, cancel)
+	rot := startRotation(rotate, cancel, t.readingBacklog)
 	defer rot.stop()
+	t.reached.Store(false)
 	now := time.Now()
 	t.streamStart.Store(now.UnixNano())
 	defer t.streamStart.Store(0)
@@ -254,7 +265,7 @@ func (t *tailer) stream(parent context.Context, plan resume.Plan) error {
 	rc, err := t.e.docker.ContainerLogs(ctx, t.id, opts)
 	if err != nil {
 		if ctx.Err() != nil {
-			return streamEnd(ctx, parent)
+			return streamEnd(ctx, parent, false)
 		}
 		return openError(err)
 	}
@@ -269,7 +280,7 @@ func (t *tailer) stream(parent context.Context, plan resume.Plan) error {
 	t.asm.Reset()
 	err = t.consume(ctx, rot)
 	if ctx.Err() != nil {
-		return streamEnd(ctx, parent)
+		return streamEnd(ctx, parent, t.reached.Load())
 	}
 	if errors.Is(err, io.EOF) {
 		return t.streamEnded(parent)
@@ -287,12 +298,13 @@ func openError(err error) error {
 }
 
 // streamEnd says why a stream's context ended: Stop, its rotation, or its
-// hard limit while still catching up.
-func streamEnd(ctx, parent context.Context) error {
+// hard limit before it reached its position. A stream that reached it and
+// was reading a backlog at its hard limit rotates.
+func streamEnd(ctx, parent context.Context, reached bool) error {
 	switch cause := context.Cause(ctx); {
 	case parent.Err() != nil:
 		return parent.Err()
-	case cause == errNotReached:
+	case cause == errNotReached && !reached:
 		return &streamError{reason: metrics.ReasonNotReached, err: cause}
 	}
 	return errRotated
@@ -314,9 +326,11 @@ func (t *tailer) consume(ctx context.Context, rot *rotation) error {
 			entry.TS = lastTS
 		} else {
 			lastTS = entry.TS
+			t.lastTS.Store(entry.TS)
 			v := t.cursor.Accept(entry.Stream, entry.TS, entry.Msg)
 			if !reached && t.cursor.Reached() {
 				reached = true
+				t.reached.Store(true)
 				rot.reached()
 				if t.cursor.Lost() {
 					t.log.Warn("position no longer in the log (the daemon rotated it away): lines after it may be delivered again",
@@ -379,6 +393,15 @@ func (d *details) take(msg []byte) ([]byte, error) {
 	d.raw, d.parsed = append(d.raw[:0], raw...), parsed
 	d.encoded = record.EncodeAttrs(d.encoded[:0], parsed)
 	return rest, nil
+}
+
+// readingBacklog reports whether the stream is reading entries stamped well
+// before now and has read some since it was last asked: a reopen now would
+// make the daemon seek back over the rest of that backlog.
+func (t *tailer) readingBacklog() bool {
+	ts := t.lastTS.Load()
+	moved := t.seenTS.Swap(ts) != ts
+	return moved && time.Since(time.Unix(0, ts)) > stallGrace(t.e.cfg.RotateInterval)
 }
 
 // wants reports whether the streams key selects s.
