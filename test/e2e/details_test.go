@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"maps"
-	"strconv"
 	"testing"
 	"time"
 )
@@ -45,14 +44,4 @@ func TestDetailsAttrs(t *testing.T) {
 		}
 		checkExactlyOnce(t, "tagged", seqs, 1, 20)
 	}
-}
-
-// lenOf returns the length a logger line says it has, or -1.
-func lenOf(log string) int {
-	m := linePattern.FindStringSubmatch(log)
-	if m == nil {
-		return -1
-	}
-	n, _ := strconv.Atoi(m[4])
-	return n
 }

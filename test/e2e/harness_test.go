@@ -357,15 +357,32 @@ next:
 
 var linePattern = regexp.MustCompile(`^seq=(\d+) stream=(stdout|stderr) id=(\S+) len=(\d+)`)
 
-// seqOf returns the sequence number of a logger line, or -1.
-func seqOf(log string) int {
-	m := linePattern.FindStringSubmatch(log)
-	if m == nil {
+// lineField returns field i of a logger line (1 seq, 2 stream, 3 id,
+// 4 len), or "".
+func lineField(log string, i int) string {
+	if m := linePattern.FindStringSubmatch(log); m != nil {
+		return m[i]
+	}
+	return ""
+}
+
+// lineNumber returns numeric field i of a logger line, or -1.
+func lineNumber(log string, i int) int {
+	n, err := strconv.Atoi(lineField(log, i))
+	if err != nil {
 		return -1
 	}
-	n, _ := strconv.Atoi(m[1])
 	return n
 }
+
+// seqOf returns the sequence number of a logger line, or -1.
+func seqOf(log string) int { return lineNumber(log, 1) }
+
+// idOf returns the id= tag of a logger line.
+func idOf(log string) string { return lineField(log, 3) }
+
+// lenOf returns the length a logger line says it has, or -1.
+func lenOf(log string) int { return lineNumber(log, 4) }
 
 // streamKey identifies one stream of one container.
 type streamKey struct{ name, stream string }

@@ -80,15 +80,6 @@ func waitLastLine(t *testing.T, id, want string, timeout time.Duration) {
 	}
 }
 
-// idOf returns the id= tag of a logger line.
-func idOf(log string) string {
-	m := linePattern.FindStringSubmatch(log)
-	if m == nil {
-		return ""
-	}
-	return m[3]
-}
-
 // historyThenLive runs a container that writes n lines of history, then
 // waits for /go and writes live lines: 150 at 5 lines/s. The local driver
 // gets files large enough to hold it all: Engine 20.10 skips compressed
