@@ -313,7 +313,6 @@ func streamEnd(ctx, parent context.Context, reached bool) error {
 // consume reads entries until the stream fails or ends.
 func (t *tailer) consume(ctx context.Context, rot *rotation) error {
 	reached := false
-	var lastTS int64
 	for {
 		entry, err := t.reader.Next()
 		if err != nil {
@@ -323,9 +322,8 @@ func (t *tailer) consume(ctx context.Context, rot *rotation) error {
 			// Keep the text; stamp it with the last good timestamp. The
 			// cursor does not count it.
 			t.e.metrics.Error(metrics.ReasonDecode)
-			entry.TS = lastTS
+			entry.TS = t.lastTS.Load()
 		} else {
-			lastTS = entry.TS
 			t.lastTS.Store(entry.TS)
 			v := t.cursor.Accept(entry.Stream, entry.TS, entry.Msg)
 			if !reached && t.cursor.Reached() {
