@@ -38,14 +38,15 @@ func (e *Engine) loadCheckpoint() {
 // its place this way even without a checkpoint file. Call it before Start.
 // They win over the checkpoint's, which cannot be newer.
 func (e *Engine) ResumeFrom(positions map[string]Position, stopped time.Time) {
+	durable := make(map[string]Position, len(positions))
 	for id, p := range positions {
-		positions[id] = p.Durable()
-		e.initial[id] = positions[id]
+		durable[id] = p.Durable()
+		e.initial[id] = durable[id]
 	}
 	if stopped.After(e.resumedAt) {
 		e.resumedAt = stopped
 	}
-	e.buf.replace(positions)
+	e.buf.replace(durable)
 }
 
 // flushCheckpoints writes the delivered positions every db.flush_interval
