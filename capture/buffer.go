@@ -75,6 +75,12 @@ type buffer struct {
 	dirtySince time.Time
 	records    [logstream.TTY + 1]int
 	bytes      [logstream.TTY + 1]int
+	// backlogAt is when the newest record of a backlog (see add) was read;
+	// full says a record waits for room; filled, when not nil, is closed
+	// then.
+	backlogAt time.Time
+	full      bool
+	filled    chan struct{}
 }
 
 // block is the memory records wait in. It is apart from the buffer so that
@@ -143,12 +149,17 @@ func (b *buffer) makeRoom(n int) bool {
 // add appends one record of a line of lineLen bytes; pos becomes the
 // container's delivered position once the record is handed over. A record
 // larger than the whole limit still goes in when the buffer is empty.
+// backlogAt is when the line was read if it was read well after it was
+// written (a backlog), else zero.
 func (b *buffer) add(ctx context.Context, rec []byte, stream logstream.Stream, lineLen int,
-	slot *pendingPosition, pos Position) error {
+	slot *pendingPosition, pos Position, backlogAt time.Time) error {
 	for {
 		b.mu.Lock()
 		if !b.paused && b.makeRoom(len(rec)) {
 			b.blk.data = append(b.blk.data, rec...)
+			if !backlogAt.IsZero() {
+				b.backlogAt = backlogAt
+			}
 			b.records[stream]++
 			b.bytes[stream] += lineLen
 			slot.pos = pos
@@ -160,12 +171,63 @@ func (b *buffer) add(ctx context.Context, rec []byte, stream logstream.Stream, l
 			b.mu.Unlock()
 			return nil
 		}
+		if !b.paused && !b.full {
+			b.full = true
+			if b.filled != nil {
+				close(b.filled)
+				b.filled = nil
+			}
+		}
 		wait := b.room
 		b.mu.Unlock()
 		select {
 		case <-wait:
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+	}
+}
+
+// Holding a collect while a backlog is read. Fluent Bit collects once a
+// second; at the end of a backlog, the lines read after the last collect
+// would wait for the next one. A collect that finds a backlog still being
+// read waits until no backlog line has come for backlogQuiet, or the block
+// is full, at most backlogHold, so the end of a backlog is handed over when
+// it is read. Live lines never hold a collect. The hold stays below the collect interval, and it delays
+// that instance's pause, resume and exit in Fluent Bit by as much.
+const (
+	// backlogLag is how long after its timestamp a line must be read to be
+	// part of a backlog.
+	backlogLag   = time.Second
+	backlogQuiet = 50 * time.Millisecond
+	backlogHold  = 800 * time.Millisecond
+)
+
+// awaitBacklog returns once no backlog line was added for quiet or a record
+// waits for room, after at most hold, or when ctx ends.
+func (b *buffer) awaitBacklog(ctx context.Context, quiet, hold time.Duration) {
+	deadline := time.Now().Add(hold)
+	for {
+		b.mu.Lock()
+		at, full := b.backlogAt, b.full
+		if b.filled == nil {
+			b.filled = make(chan struct{})
+		}
+		filled := b.filled
+		b.mu.Unlock()
+		wait := min(quiet-time.Since(at), time.Until(deadline))
+		if wait <= 0 || full {
+			return
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-filled:
+			t.Stop()
+			return
+		case <-ctx.Done():
+			t.Stop()
+			return
 		}
 	}
 }
@@ -191,6 +253,7 @@ func (b *buffer) take() []byte {
 		return nil
 	}
 	b.blk.data = nil
+	b.full = false
 	b.resize(len(d))
 	for i, slot := range b.touched {
 		b.delivered[slot.id] = slot.pos
@@ -340,3 +403,9 @@ func (b *buffer) checkpointLag(now time.Time) time.Duration {
 // the Memory set with SetMemory, or nil when there is none; the caller owns
 // the block. Collect is the same for callers that copy.
 func (e *Engine) Take() []byte { return e.buf.take() }
+
+// AwaitBacklog is called before Take at a collect: while streams are
+// reading a backlog it waits, for less than a second, until they stop, so
+// that the end of the backlog is handed over now instead of a collect
+// later. It returns at once when no backlog is being read.
+func (e *Engine) AwaitBacklog() { e.buf.awaitBacklog(e.ctx, backlogQuiet, backlogHold) }

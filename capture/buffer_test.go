@@ -1,7 +1,9 @@
 package capture
 
 import (
+	"cmp"
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,7 +37,7 @@ func fill(t *testing.T, b *buffer, size, total int) bool {
 	slot := &pendingPosition{id: "c"}
 	for n := 0; n < total; n += size {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
-		err := b.add(ctx, rec, logstream.Stdout, size, slot, Position{})
+		err := b.add(ctx, rec, logstream.Stdout, size, slot, Position{}, time.Time{})
 		cancel()
 		if err != nil {
 			return false
@@ -138,5 +140,91 @@ func TestBufferTakeHandsOverOwnership(t *testing.T) {
 	})
 	if mem.frees != 1 || mem.allocs != 2 {
 		t.Fatalf("allocs %d frees %d, want 2 and 1 (the taken block is the caller's)", mem.allocs, mem.frees)
+	}
+}
+
+// TestAwaitBacklog: a collect waits while backlog lines keep coming, and
+// only then; the hold and the engine's end bound the wait.
+func TestAwaitBacklog(t *testing.T) {
+	tests := []struct {
+		name    string
+		backlog bool          // the producer's lines are a backlog
+		hold    time.Duration // the longest wait
+		stopAt  int           // the producer stops after this many lines (0: runs until the wait ends)
+		cancel  bool          // the engine stops while it waits
+		limit   int           // buffer_max_size (0: 64 MiB)
+		quiet   time.Duration // how long without backlog lines ends it (0: 300ms)
+		// waitsForProducer: the wait must outlast the producer's lines.
+		waitsForProducer bool
+	}{
+		{name: "nothing read", hold: time.Minute},
+		{name: "live lines do not hold", hold: time.Minute, stopAt: 0},
+		{name: "waits for the end of a backlog", backlog: true, hold: time.Minute, stopAt: 200, waitsForProducer: true},
+		{name: "the hold bounds it", backlog: true, hold: 200 * time.Millisecond},
+		{name: "the engine's end bounds it", backlog: true, hold: time.Minute, cancel: true},
+		{name: "a full block ends it", backlog: true, hold: time.Minute, limit: 4096, quiet: time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, _ := newTestBuffer(t, cmp.Or(tt.limit, 64<<20))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			produced := make(chan int) // closed when the producer stops; then holds nothing
+			stop := make(chan struct{})
+			var added atomic.Int64
+			if tt.name != "nothing read" {
+				go func() {
+					defer close(produced)
+					slot := &pendingPosition{id: "c"}
+					for i := 1; tt.stopAt == 0 || i <= tt.stopAt; i++ {
+						var at time.Time
+						if tt.backlog {
+							at = time.Now()
+						}
+						if err := b.add(ctx, []byte("record"), logstream.Stdout, 6, slot, Position{}, at); err != nil {
+							return
+						}
+						added.Add(1)
+						select {
+						case <-stop:
+							return
+						case <-time.After(time.Millisecond):
+						}
+					}
+				}()
+				// The wait starts once lines are coming.
+				eventually(t, 5*time.Second, func() bool { return added.Load() > 0 })
+			} else {
+				close(produced)
+			}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				b.awaitBacklog(ctx, cmp.Or(tt.quiet, 300*time.Millisecond), tt.hold)
+			}()
+			if tt.cancel {
+				cancel()
+			}
+			if tt.waitsForProducer {
+				select {
+				case <-done:
+					t.Fatalf("the wait ended after %d of %d backlog lines", added.Load(), tt.stopAt)
+				case <-produced:
+				}
+			}
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the wait did not end")
+			}
+			close(stop)
+			cancel() // a producer waiting for room
+			<-produced
+			if tt.waitsForProducer {
+				if got := len(b.take()) / len("record"); got != tt.stopAt {
+					t.Errorf("the collect after the wait took %d lines, want all %d", got, tt.stopAt)
+				}
+			}
+		})
 	}
 }

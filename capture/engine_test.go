@@ -910,3 +910,41 @@ func TestDaemonUnreachableAtStart(t *testing.T) {
 		})
 	}
 }
+
+// TestBacklogLinesMarked: lines read well after their timestamps mark the
+// buffer as reading a backlog, which holds a collect (AwaitBacklog); live
+// lines do not.
+func TestBacklogLinesMarked(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		age     time.Duration
+		backlog bool
+	}{
+		{"live", 0, false},
+		{"an hour old", time.Hour, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, map[string]string{"read_from_head": "on"})
+			id := cid(1)
+			h.fake.create(id, "app", false)
+			h.fake.start(id)
+			h.e.Start()
+			h.ready()
+			eventually(t, 5*time.Second, func() bool { return h.fake.followStreams() == 1 })
+			var want []string
+			for i := range 5 {
+				text := fmt.Sprintf("line %d", i)
+				h.fake.logAt(id, fakeEntry{ts: time.Now().Add(-tt.age).Add(time.Duration(i) * time.Microsecond), stream: 1, text: text})
+				want = append(want, "stdout:"+text)
+			}
+			h.expectLines(id, want, 5*time.Second)
+			h.e.buf.mu.Lock()
+			marked := !h.e.buf.backlogAt.IsZero()
+			h.e.buf.mu.Unlock()
+			if marked != tt.backlog {
+				t.Errorf("backlog marked %v, want %v", marked, tt.backlog)
+			}
+			h.finish()
+		})
+	}
+}

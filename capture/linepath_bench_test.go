@@ -87,7 +87,7 @@ func BenchmarkLinePath(b *testing.B) {
 			b.Fatal("partial line")
 		}
 		scratch = enc.Append(scratch[:0], line.TS, line.Stream.String(), line.Msg, line.Truncated)
-		if err := buf.add(ctx, scratch, line.Stream, len(line.Msg), slot, cur.PositionAfterLine(line.Stream)); err != nil {
+		if err := buf.add(ctx, scratch, line.Stream, len(line.Msg), slot, cur.PositionAfterLine(line.Stream), time.Time{}); err != nil {
 			b.Fatal(err)
 		}
 		cur.LineHandedOver(line.Stream)

@@ -416,7 +416,11 @@ func (t *tailer) wants(s logstream.Stream) bool {
 func (t *tailer) emit(ctx context.Context, line logstream.Line) error {
 	pos := t.cursor.PositionAfterLine(line.Stream)
 	t.scratch = t.meta.Load().enc.AppendWithAttrs(t.scratch[:0], line.TS, line.Stream.String(), line.Msg, line.Truncated, t.attrs.encoded)
-	if err := t.e.buf.add(ctx, t.scratch, line.Stream, len(line.Msg), &t.pending, pos); err != nil {
+	var backlogAt time.Time
+	if readAt := t.reader.LastRead(); readAt.UnixNano()-line.TS > int64(backlogLag) {
+		backlogAt = readAt
+	}
+	if err := t.e.buf.add(ctx, t.scratch, line.Stream, len(line.Msg), &t.pending, pos, backlogAt); err != nil {
 		return err
 	}
 	t.cursor.LineHandedOver(line.Stream)

@@ -175,7 +175,9 @@ func first() *instance {
 }
 
 // collect hands the instance's records over as one C buffer, the one they
-// were encoded into, unless the instance is paused.
+// were encoded into, unless the instance is paused. While a backlog is
+// being read it first waits (under a second) for its end: the collect runs
+// on the instance's own Fluent Bit thread.
 func collect(inst *instance, data *unsafe.Pointer, size *C.size_t) C.int {
 	*data, *size = nil, 0
 	if inst == nil {
@@ -188,6 +190,7 @@ func collect(inst *instance, data *unsafe.Pointer, size *C.size_t) C.int {
 	if paused {
 		return C.FLB_OK
 	}
+	inst.engine.AwaitBacklog()
 	// The block is C memory (memory.go): Fluent Bit owns it from here and
 	// gives it back through the cleanup callback.
 	if b := inst.engine.Take(); len(b) > 0 {

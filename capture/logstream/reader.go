@@ -119,6 +119,9 @@ func (x *Reader) Reset(src io.Reader, tty bool) {
 	x.rs, x.lastRead = readState{busy: x.buf != nil && cap(x.buf) > startBufSize}, time.Time{}
 }
 
+// LastRead is when the last read from the source returned.
+func (x *Reader) LastRead() time.Time { return x.lastRead }
+
 // Next returns the next entry. At the end of the stream it returns io.EOF,
 // or io.ErrUnexpectedEOF when the stream stops inside a frame.
 func (x *Reader) Next() (Entry, error) {
