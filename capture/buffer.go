@@ -52,8 +52,9 @@ const minBlock = 256 << 10
 // The block is sized to the demand: it starts at the size the previous
 // collects needed, doubles (up to limit) whenever it fills before a collect,
 // and halves (down to minBlock) after collects that used less than a
-// quarter of it. Fluent Bit collects once a second, so the block holds a
-// second of reading.
+// quarter of it. Fluent Bit collects once a second, so the block holds
+// about a second of reading (up to 1.8 s when a collect waits for the end
+// of a backlog).
 type buffer struct {
 	limit   int
 	metrics *metrics.Input
@@ -75,12 +76,12 @@ type buffer struct {
 	dirtySince time.Time
 	records    [logstream.TTY + 1]int
 	bytes      [logstream.TTY + 1]int
-	// backlogAt is when the newest record of a backlog (see add) was read;
-	// full says a record waits for room; filled, when not nil, is closed
-	// then.
+	// backlogAt is when the last backlog line (see add) was read; it is
+	// never cleared. full says a record found the block at its limit since
+	// the last take; onFull, when not nil, is closed when full is set.
 	backlogAt time.Time
 	full      bool
-	filled    chan struct{}
+	onFull    chan struct{}
 }
 
 // block is the memory records wait in. It is apart from the buffer so that
@@ -173,9 +174,9 @@ func (b *buffer) add(ctx context.Context, rec []byte, stream logstream.Stream, l
 		}
 		if !b.paused && !b.full {
 			b.full = true
-			if b.filled != nil {
-				close(b.filled)
-				b.filled = nil
+			if b.onFull != nil {
+				close(b.onFull)
+				b.onFull = nil
 			}
 		}
 		wait := b.room
@@ -210,10 +211,10 @@ func (b *buffer) awaitBacklog(ctx context.Context, quiet, hold time.Duration) {
 	for {
 		b.mu.Lock()
 		at, full := b.backlogAt, b.full
-		if b.filled == nil {
-			b.filled = make(chan struct{})
+		if b.onFull == nil {
+			b.onFull = make(chan struct{})
 		}
-		filled := b.filled
+		onFull := b.onFull
 		b.mu.Unlock()
 		wait := min(quiet-time.Since(at), time.Until(deadline))
 		if wait <= 0 || full {
@@ -222,7 +223,7 @@ func (b *buffer) awaitBacklog(ctx context.Context, quiet, hold time.Duration) {
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
-		case <-filled:
+		case <-onFull:
 			t.Stop()
 			return
 		case <-ctx.Done():
@@ -405,7 +406,7 @@ func (b *buffer) checkpointLag(now time.Time) time.Duration {
 func (e *Engine) Take() []byte { return e.buf.take() }
 
 // AwaitBacklog is called before Take at a collect: while streams are
-// reading a backlog it waits, for less than a second, until they stop, so
+// reading a backlog it waits, at most 0.8 s, until they stop, so
 // that the end of the backlog is handed over now instead of a collect
 // later. It returns at once when no backlog is being read.
 func (e *Engine) AwaitBacklog() { e.buf.awaitBacklog(e.ctx, backlogQuiet, backlogHold) }

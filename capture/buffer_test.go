@@ -144,49 +144,58 @@ func TestBufferTakeHandsOverOwnership(t *testing.T) {
 }
 
 // TestAwaitBacklog: a collect waits while backlog lines keep coming, and
-// only then; the hold and the engine's end bound the wait.
+// only then; a full block, the hold and the engine's end bound the wait.
 func TestAwaitBacklog(t *testing.T) {
+	type producer int
+	const (
+		none producer = iota
+		live
+		backlog
+	)
 	tests := []struct {
-		name    string
-		backlog bool          // the producer's lines are a backlog
-		hold    time.Duration // the longest wait
-		stopAt  int           // the producer stops after this many lines (0: runs until the wait ends)
-		cancel  bool          // the engine stops while it waits
-		limit   int           // buffer_max_size (0: 64 MiB)
-		quiet   time.Duration // how long without backlog lines ends it (0: 300ms)
-		// waitsForProducer: the wait must outlast the producer's lines.
-		waitsForProducer bool
+		name     string
+		lines    producer
+		stopAt   int           // the producer stops after this many lines (0: when the wait ended)
+		hold     time.Duration // the longest wait
+		quiet    time.Duration // how long without backlog lines ends it (0: 300ms)
+		limit    int           // buffer_max_size (0: 64 MiB)
+		cancel   bool          // the engine stops while it waits
+		outlasts bool          // the wait must outlast the producer's lines
+		within   time.Duration // the wait must end within this (0: 10 s)
 	}{
-		{name: "nothing read", hold: time.Minute},
-		{name: "live lines do not hold", hold: time.Minute, stopAt: 0},
-		{name: "waits for the end of a backlog", backlog: true, hold: time.Minute, stopAt: 200, waitsForProducer: true},
-		{name: "the hold bounds it", backlog: true, hold: 200 * time.Millisecond},
-		{name: "the engine's end bounds it", backlog: true, hold: time.Minute, cancel: true},
-		{name: "a full block ends it", backlog: true, hold: time.Minute, limit: 4096, quiet: time.Minute},
+		{name: "nothing read", lines: none, hold: time.Minute},
+		{name: "live lines do not hold", lines: live, hold: time.Minute},
+		{name: "waits for the end of a backlog", lines: backlog, stopAt: 200, hold: time.Minute, outlasts: true},
+		{name: "the hold bounds it", lines: backlog, hold: 300 * time.Millisecond, quiet: time.Minute, within: 2300 * time.Millisecond},
+		{name: "the engine's end bounds it", lines: backlog, hold: time.Minute, quiet: time.Minute, cancel: true},
+		{name: "a full block ends it", lines: backlog, hold: time.Minute, quiet: time.Minute, limit: 4096},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b, _ := newTestBuffer(t, cmp.Or(tt.limit, 64<<20))
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			produced := make(chan int) // closed when the producer stops; then holds nothing
-			stop := make(chan struct{})
+			// The producer has its own context: the engine's ending must
+			// end the wait by itself.
+			pctx, stopProducer := context.WithCancel(context.Background())
+			defer stopProducer()
+			produced := make(chan struct{}) // closed when the producer stops
 			var added atomic.Int64
-			if tt.name != "nothing read" {
+			if tt.lines == none {
+				close(produced)
+			} else {
 				go func() {
 					defer close(produced)
 					slot := &pendingPosition{id: "c"}
 					for i := 1; tt.stopAt == 0 || i <= tt.stopAt; i++ {
 						var at time.Time
-						if tt.backlog {
+						if tt.lines == backlog {
 							at = time.Now()
 						}
-						if err := b.add(ctx, []byte("record"), logstream.Stdout, 6, slot, Position{}, at); err != nil {
+						if err := b.add(pctx, []byte("record"), logstream.Stdout, 6, slot, Position{}, at); err != nil {
 							return
 						}
 						added.Add(1)
 						select {
-						case <-stop:
+						case <-pctx.Done():
 							return
 						case <-time.After(time.Millisecond):
 						}
@@ -194,10 +203,11 @@ func TestAwaitBacklog(t *testing.T) {
 				}()
 				// The wait starts once lines are coming.
 				eventually(t, 5*time.Second, func() bool { return added.Load() > 0 })
-			} else {
-				close(produced)
 			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
 			done := make(chan struct{})
+			start := time.Now()
 			go func() {
 				defer close(done)
 				b.awaitBacklog(ctx, cmp.Or(tt.quiet, 300*time.Millisecond), tt.hold)
@@ -205,26 +215,50 @@ func TestAwaitBacklog(t *testing.T) {
 			if tt.cancel {
 				cancel()
 			}
-			if tt.waitsForProducer {
+			if tt.outlasts {
 				select {
 				case <-done:
 					t.Fatalf("the wait ended after %d of %d backlog lines", added.Load(), tt.stopAt)
 				case <-produced:
 				}
 			}
+			within := cmp.Or(tt.within, 10*time.Second)
 			select {
 			case <-done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("the wait did not end")
+			case <-time.After(within):
+				t.Fatalf("the wait did not end within %v", within)
 			}
-			close(stop)
-			cancel() // a producer waiting for room
+			if tt.lines == backlog && tt.hold < time.Minute && time.Since(start) < tt.hold {
+				t.Errorf("the wait ended after %v, before its hold of %v", time.Since(start), tt.hold)
+			}
+			stopProducer()
 			<-produced
-			if tt.waitsForProducer {
-				if got := len(b.take()) / len("record"); got != tt.stopAt {
-					t.Errorf("the collect after the wait took %d lines, want all %d", got, tt.stopAt)
-				}
-			}
 		})
+	}
+}
+
+// TestAwaitBacklogAfterFullBlock: once the full block is taken, collects
+// wait for a backlog again.
+func TestAwaitBacklogAfterFullBlock(t *testing.T) {
+	b, _ := newTestBuffer(t, 4096)
+	slot := &pendingPosition{id: "c"}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+		err := b.add(ctx, []byte("record"), logstream.Stdout, 6, slot, Position{}, time.Now())
+		cancel()
+		if err != nil {
+			break // full
+		}
+	}
+	b.awaitBacklog(context.Background(), time.Minute, time.Minute) // returns at once: full
+	b.take()
+	if err := b.add(context.Background(), []byte("record"), logstream.Stdout, 6, slot, Position{}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	const hold = 200 * time.Millisecond
+	start := time.Now()
+	b.awaitBacklog(context.Background(), time.Minute, hold)
+	if waited := time.Since(start); waited < hold {
+		t.Errorf("after the full block was taken, a collect waited %v for a backlog, want its hold of %v", waited, hold)
 	}
 }

@@ -48,6 +48,9 @@ type Engine struct {
 
 	dockerUp atomic.Bool
 	stalled  atomic.Int64
+	// clockSkew is how far this host's clock is ahead of the daemon's, in
+	// nanoseconds (clock.go).
+	clockSkew atomic.Int64
 
 	liveMu sync.Mutex
 	live   map[*tailer]struct{} // running tailers; stallReported is under liveMu

@@ -913,18 +913,25 @@ func TestDaemonUnreachableAtStart(t *testing.T) {
 
 // TestBacklogLinesMarked: lines read well after their timestamps mark the
 // buffer as reading a backlog, which holds a collect (AwaitBacklog); live
-// lines do not.
+// lines do not, also when the daemon's clock is not this host's.
 func TestBacklogLinesMarked(t *testing.T) {
 	for _, tt := range []struct {
-		name    string
-		age     time.Duration
-		backlog bool
+		name        string
+		age         time.Duration // by the daemon's clock
+		clockBehind time.Duration // the daemon's clock behind this host's
+		backlog     bool
 	}{
-		{"live", 0, false},
-		{"an hour old", time.Hour, true},
+		{"live", 0, 0, false},
+		{"an hour old", time.Hour, 0, true},
+		{"live, the daemon's clock 10 s behind", 0, 10 * time.Second, false},
+		{"an hour old, the daemon's clock 10 s behind", time.Hour, 10 * time.Second, true},
+		{"3 s old, the daemon's clock 10 s ahead", 3 * time.Second, -10 * time.Second, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, map[string]string{"read_from_head": "on"})
+			f := newFakeDocker()
+			f.clockBehind = tt.clockBehind
+			f.srv.Start()
+			h := newHarnessFor(t, f, map[string]string{"read_from_head": "on"})
 			id := cid(1)
 			h.fake.create(id, "app", false)
 			h.fake.start(id)
@@ -934,7 +941,8 @@ func TestBacklogLinesMarked(t *testing.T) {
 			var want []string
 			for i := range 5 {
 				text := fmt.Sprintf("line %d", i)
-				h.fake.logAt(id, fakeEntry{ts: time.Now().Add(-tt.age).Add(time.Duration(i) * time.Microsecond), stream: 1, text: text})
+				daemonNow := time.Now().Add(-tt.clockBehind)
+				h.fake.logAt(id, fakeEntry{ts: daemonNow.Add(-tt.age).Add(time.Duration(i) * time.Microsecond), stream: 1, text: text})
 				want = append(want, "stdout:"+text)
 			}
 			h.expectLines(id, want, 5*time.Second)
@@ -943,6 +951,14 @@ func TestBacklogLinesMarked(t *testing.T) {
 			h.e.buf.mu.Unlock()
 			if marked != tt.backlog {
 				t.Errorf("backlog marked %v, want %v", marked, tt.backlog)
+			}
+			// A skew of seconds is worth one warning, with the amount.
+			wantWarn := 0
+			if tt.clockBehind != 0 {
+				wantWarn = 1
+			}
+			if n := h.logs.count(skewWarning); n != wantWarn {
+				t.Errorf("%d warnings of a %v skew, want %d", n, tt.clockBehind, wantWarn)
 			}
 			h.finish()
 		})

@@ -26,6 +26,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/system"
 )
 
 // Routes, to count requests and to replace handlers.
@@ -35,6 +36,7 @@ const (
 	routeInspect = "inspect"
 	routeLogs    = "logs"
 	routeEvents  = "events"
+	routeInfo    = "info"
 )
 
 // The daemon's timestamp form in logs streams.
@@ -70,6 +72,9 @@ type fakeDocker struct {
 	following  int            // follow streams open now
 	barriers   int
 	queries    []url.Values // of every logs request, in order
+	// clockBehind is how far the daemon's clock (Info's SystemTime) is
+	// behind the test's.
+	clockBehind time.Duration
 }
 
 func newFakeDocker() *fakeDocker {
@@ -88,6 +93,7 @@ func newFakeDocker() *fakeDocker {
 	mux.HandleFunc("GET /containers/{id}/json", f.route(routeInspect, f.serveInspect))
 	mux.HandleFunc("GET /containers/{id}/logs", f.route(routeLogs, f.serveLogs))
 	mux.HandleFunc("GET /events", f.route(routeEvents, f.serveEvents))
+	mux.HandleFunc("GET /info", f.route(routeInfo, f.serveInfo))
 	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The client prefixes every path but /_ping with /v1.41.
 		if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {
@@ -306,6 +312,13 @@ func (f *fakeDocker) servePing(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet {
 		w.Write([]byte("OK"))
 	}
+}
+
+func (f *fakeDocker) serveInfo(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	now := time.Now().Add(-f.clockBehind)
+	f.mu.Unlock()
+	writeJSON(w, http.StatusOK, system.Info{SystemTime: now.Format(time.RFC3339Nano)})
 }
 
 func (f *fakeDocker) serveList(w http.ResponseWriter, r *http.Request) {

@@ -60,6 +60,7 @@ func (e *Engine) supervise(ctx context.Context) {
 			e.log.Info("Docker daemon reachable again", "docker_host", e.cfg.DockerHost)
 		}
 		up = true
+		e.measureClockSkew(ctx)
 		e.setDockerUp(true)
 		if s.watch(ctx) {
 			b.reset()

@@ -176,7 +176,7 @@ func first() *instance {
 
 // collect hands the instance's records over as one C buffer, the one they
 // were encoded into, unless the instance is paused. While a backlog is
-// being read it first waits (under a second) for its end: the collect runs
+// being read it first waits (at most 0.8 s) for its end: the collect runs
 // on the instance's own Fluent Bit thread.
 func collect(inst *instance, data *unsafe.Pointer, size *C.size_t) C.int {
 	*data, *size = nil, 0
