@@ -158,7 +158,9 @@ func (p *parser) bool(key string, def bool) bool {
 	return def
 }
 
-// duration takes a Go duration ("5m", "1.5s") or whole seconds ("30").
+// duration takes a Go duration ("5m", "1.5s"), whole seconds ("30"), or
+// Fluent Bit's time form, whole units with S, M, H or D in either case
+// ("5M", "1d"), as the config map's time type announces.
 func (p *parser) duration(key string, def time.Duration) time.Duration {
 	v := p.str(key, "")
 	if v == "" {
@@ -166,18 +168,38 @@ func (p *parser) duration(key string, def time.Duration) time.Duration {
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		n, nerr := strconv.ParseUint(v, 10, 32)
-		if nerr != nil {
-			p.fail(key, v, "want a duration such as 30s or 5m")
+		var ok bool
+		if d, ok = fluentBitTime(v); !ok {
+			p.fail(key, v, "want a duration such as 30s, 5m or 1d")
 			return def
 		}
-		d = time.Duration(n) * time.Second
 	}
 	if d < 100*time.Millisecond {
 		p.fail(key, v, "must be at least 100ms")
 		return def
 	}
 	return d
+}
+
+// fluentBitTime parses whole seconds, or whole units with a suffix of S, M,
+// H or D in either case (Fluent Bit's flb_utils_time_to_seconds).
+func fluentBitTime(v string) (time.Duration, bool) {
+	unit := time.Second
+	switch v[len(v)-1] {
+	case 's', 'S':
+		v = v[:len(v)-1]
+	case 'm', 'M':
+		unit, v = time.Minute, v[:len(v)-1]
+	case 'h', 'H':
+		unit, v = time.Hour, v[:len(v)-1]
+	case 'd', 'D':
+		unit, v = 24*time.Hour, v[:len(v)-1]
+	}
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil {
+		return 0, false
+	}
+	return time.Duration(n) * unit, true
 }
 
 // size takes bytes with an optional K, M or G suffix (powers of 1024), as
