@@ -6,27 +6,41 @@ import (
 	"time"
 )
 
-// Docker stamps log lines with the daemon's clock. Telling a backlog from
-// live lines compares those stamps with when the lines were read, on this
-// host's clock, so the difference between the two clocks is measured: a
-// remote daemon (docker_host tcp://...) or a VM may run seconds apart.
+// Docker stamps log lines with the daemon's clock. Where the engine compares
+// those stamps with times of this host's clock (when a line was read, when
+// the plugin started, when positions were saved), it allows for the
+// difference between the two clocks, measured at each connection: a remote
+// daemon (docker_host tcp://...) or a VM may run seconds apart.
 
 // clockSkew returns how far this host's clock is ahead of the daemon's,
 // from the daemon's time (Info's SystemTime) read by a request sent at
 // sent and answered at answered: the daemon's time is taken for the
-// request's midpoint, so the error is at most half the round trip.
+// request's midpoint, so the error is at most half the round trip. A
+// difference below minSkew, or not larger than the round trip, is taken
+// for none: a local daemon shares this host's clock exactly, and
+// correcting it by a measurement's error would move times that were right.
 func clockSkew(sent, answered time.Time, systemTime string) (time.Duration, error) {
 	daemon, err := time.Parse(time.RFC3339Nano, systemTime)
 	if err != nil {
 		return 0, fmt.Errorf("the daemon's SystemTime %q: %w", systemTime, err)
 	}
-	mid := sent.Add(answered.Sub(sent) / 2)
-	return mid.Sub(daemon), nil
+	rtt := answered.Sub(sent)
+	skew := sent.Add(rtt / 2).Sub(daemon)
+	if skew.Abs() < minSkew || skew.Abs() <= rtt {
+		return 0, nil
+	}
+	return skew, nil
 }
 
-// largeSkew is a difference of clocks worth a warning: it makes the
-// daemon's timestamps (time, positions with read_from_head off) that far
-// off this host's.
+// minSkew is the least difference of clocks the engine allows for.
+const minSkew = 100 * time.Millisecond
+
+// onDaemonClock is t, a time of this host's clock, on the daemon's clock
+// that stamps the log lines, in Unix nanoseconds.
+func (e *Engine) onDaemonClock(t time.Time) int64 { return t.UnixNano() - e.clockSkew.Load() }
+
+// largeSkew is a difference of clocks worth a warning: records carry the
+// daemon's timestamps, that far off this host's.
 const largeSkew = time.Second
 
 const skewWarning = "the Docker daemon's clock differs from this host's: record times are the daemon's"

@@ -412,3 +412,28 @@ func TestBacklogIsNotRotated(t *testing.T) {
 		t.Errorf("errors counted: %v", e)
 	}
 }
+
+// TestDaemonClockBehind: with the daemon's clock 10 s behind this host's, a
+// container that was stopped when the plugin started and starts just after
+// is read from its first line: its lines are stamped before the plugin's
+// start by this host's clock, but after it by the daemon's.
+func TestDaemonClockBehind(t *testing.T) {
+	f := newFakeDocker()
+	f.clockBehind = 10 * time.Second
+	f.srv.Start()
+	id := cid(1)
+	f.create(id, "late", false)
+	h := newHarnessFor(t, f, nil)
+	h.e.Start()
+	h.ready()
+	f.start(id)
+	var want []string
+	for i := range 5 {
+		text := fmt.Sprintf("line %d", i)
+		f.logAt(id, fakeEntry{ts: time.Now().Add(-f.clockBehind).Add(time.Duration(i) * time.Microsecond), stream: 1, text: text})
+		want = append(want, "stdout:"+text)
+	}
+	h.expectLines(id, want, 5*time.Second)
+	h.finish()
+	compareLines(t, "late", h.lines(id), want)
+}

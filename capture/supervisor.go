@@ -237,14 +237,15 @@ func (s *supervisor) initialPosition(c container.Summary) (Position, bool) {
 	case e.cfg.ReadFromHead:
 		return Position{}, false
 	case !e.resumedAt.IsZero():
-		if time.Unix(c.Created+1, 0).Before(e.resumedAt) { // Created is in whole seconds
-			return resume.FromTime(e.resumedAt.UnixNano()), true
+		saved := e.onDaemonClock(e.resumedAt)
+		if time.Unix(c.Created+1, 0).UnixNano() < saved { // Created is in whole seconds
+			return resume.FromTime(saved), true
 		}
 		return Position{}, false
 	case c.State == "running":
-		return resume.FromNow(e.started.UnixNano()), true
+		return resume.FromNow(e.onDaemonClock(e.started)), true
 	}
-	return resume.FromTime(e.started.UnixNano()), true
+	return resume.FromTime(e.onDaemonClock(e.started)), true
 }
 
 func (s *supervisor) wanted(c container.Summary) bool {
