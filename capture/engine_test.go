@@ -928,9 +928,7 @@ func TestBacklogLinesMarked(t *testing.T) {
 		{"3 s old, the daemon's clock 10 s ahead", 3 * time.Second, -10 * time.Second, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFakeDocker()
-			f.clockBehind = tt.clockBehind
-			f.srv.Start()
+			f := newFakeDockerBehind(tt.clockBehind)
 			h := newHarnessFor(t, f, map[string]string{"read_from_head": "on"})
 			id := cid(1)
 			h.fake.create(id, "app", false)
@@ -941,8 +939,7 @@ func TestBacklogLinesMarked(t *testing.T) {
 			var want []string
 			for i := range 5 {
 				text := fmt.Sprintf("line %d", i)
-				daemonNow := time.Now().Add(-tt.clockBehind)
-				h.fake.logAt(id, fakeEntry{ts: daemonNow.Add(-tt.age).Add(time.Duration(i) * time.Microsecond), stream: 1, text: text})
+				h.fake.logAt(id, fakeEntry{ts: f.daemonNow().Add(-tt.age).Add(time.Duration(i) * time.Microsecond), stream: 1, text: text})
 				want = append(want, "stdout:"+text)
 			}
 			h.expectLines(id, want, 5*time.Second)

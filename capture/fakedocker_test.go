@@ -314,11 +314,20 @@ func (f *fakeDocker) servePing(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// newFakeDockerBehind starts a fake whose clock is behind the test's by
+// behind (ahead when negative).
+func newFakeDockerBehind(behind time.Duration) *fakeDocker {
+	f := newFakeDocker()
+	f.clockBehind = behind
+	f.srv.Start()
+	return f
+}
+
+// daemonNow is now by the fake daemon's clock.
+func (f *fakeDocker) daemonNow() time.Time { return time.Now().Add(-f.clockBehind) }
+
 func (f *fakeDocker) serveInfo(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	now := time.Now().Add(-f.clockBehind)
-	f.mu.Unlock()
-	writeJSON(w, http.StatusOK, system.Info{SystemTime: now.Format(time.RFC3339Nano)})
+	writeJSON(w, http.StatusOK, system.Info{SystemTime: f.daemonNow().Format(time.RFC3339Nano)})
 }
 
 func (f *fakeDocker) serveList(w http.ResponseWriter, r *http.Request) {

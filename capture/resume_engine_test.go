@@ -418,9 +418,7 @@ func TestBacklogIsNotRotated(t *testing.T) {
 // is read from its first line: its lines are stamped before the plugin's
 // start by this host's clock, but after it by the daemon's.
 func TestDaemonClockBehind(t *testing.T) {
-	f := newFakeDocker()
-	f.clockBehind = 10 * time.Second
-	f.srv.Start()
+	f := newFakeDockerBehind(10 * time.Second)
 	id := cid(1)
 	f.create(id, "late", false)
 	h := newHarnessFor(t, f, nil)
@@ -430,10 +428,41 @@ func TestDaemonClockBehind(t *testing.T) {
 	var want []string
 	for i := range 5 {
 		text := fmt.Sprintf("line %d", i)
-		f.logAt(id, fakeEntry{ts: time.Now().Add(-f.clockBehind).Add(time.Duration(i) * time.Microsecond), stream: 1, text: text})
+		f.logAt(id, fakeEntry{ts: f.daemonNow().Add(time.Duration(i) * time.Microsecond), stream: 1, text: text})
 		want = append(want, "stdout:"+text)
 	}
 	h.expectLines(id, want, 5*time.Second)
 	h.finish()
 	compareLines(t, "late", h.lines(id), want)
+}
+
+// TestDaemonClockBehindRotates: with the daemon's clock 10 s behind this
+// host's, a live stream is not taken for a backlog: it rotates on time.
+func TestDaemonClockBehindRotates(t *testing.T) {
+	f := newFakeDockerBehind(10 * time.Second)
+	id := cid(1)
+	f.create(id, "live", false)
+	f.start(id)
+	h := newHarnessFor(t, f, map[string]string{"rotate_interval": "100ms"})
+	h.e.Start()
+	eventually(t, 5*time.Second, func() bool { return f.followStreams() == 1 })
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			f.logAt(id, fakeEntry{ts: f.daemonNow(), stream: 1, text: fmt.Sprintf("line %d", i)})
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	// Lines keep coming all along: a stream taken for a backlog would not
+	// rotate before its hard limit (1m).
+	eventually(t, 10*time.Second, func() bool { return h.rotations("live") >= 3 })
+	close(stop)
+	<-done
+	h.finish()
 }

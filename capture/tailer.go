@@ -182,7 +182,7 @@ func (t *tailer) follow(ctx context.Context) error {
 		return errUnreadable
 	}
 	for {
-		plan := t.cursor.Plan(time.Now().UnixNano())
+		plan := t.cursor.Plan(t.e.onDaemonClock(time.Now()))
 		if plan.Probe {
 			if err := t.probe(ctx); err != nil {
 				return err
@@ -399,7 +399,7 @@ func (d *details) take(msg []byte) ([]byte, error) {
 func (t *tailer) readingBacklog() bool {
 	ts := t.lastTS.Load()
 	moved := t.seenTS.Swap(ts) != ts
-	return moved && time.Since(time.Unix(0, ts)) > stallGrace(t.e.cfg.RotateInterval)
+	return moved && time.Duration(t.e.onDaemonClock(time.Now())-ts) > stallGrace(t.e.cfg.RotateInterval)
 }
 
 // wants reports whether the streams key selects s.

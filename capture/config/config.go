@@ -4,6 +4,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -196,7 +197,7 @@ func fluentBitTime(v string) (time.Duration, bool) {
 		unit, v = 24*time.Hour, v[:len(v)-1]
 	}
 	n, err := strconv.ParseUint(v, 10, 32)
-	if err != nil {
+	if err != nil || n > uint64(math.MaxInt64/unit) {
 		return 0, false
 	}
 	return time.Duration(n) * unit, true

@@ -160,6 +160,9 @@ func TestParseErrors(t *testing.T) {
 		{key: "rotate_interval", value: "D"},
 		{key: "rotate_interval", value: "-1d"},
 		{key: "rotate_interval", value: "0M"},
+		{key: "rotate_interval", value: "213504d"},  // past Go's durations: wrapped to 25m26s before
+		{key: "rotate_interval", value: "5124096H"}, // the same
+		{key: "rotate_interval", value: "200000D"},  // wrapped below zero before
 		{key: "db.flush_interval", value: "never"},
 		{key: "streams", value: "stdout,foo"},
 		{key: "streams", value: ","},
