@@ -194,8 +194,9 @@ func (b *buffer) add(ctx context.Context, rec []byte, stream logstream.Stream, l
 // would wait for the next one. A collect that finds a backlog still being
 // read waits until no backlog line has come for backlogQuiet, or the block
 // is full, at most backlogHold, so the end of a backlog is handed over when
-// it is read. Live lines never hold a collect. The hold stays below the collect interval, and it delays
-// that instance's pause, resume and exit in Fluent Bit by as much.
+// it is read. Live lines never hold a collect. The hold stays below the
+// collect interval, and it delays that instance's pause, resume and exit in
+// Fluent Bit by as much.
 const (
 	// backlogLag is how long after its timestamp a line must be read to be
 	// part of a backlog.

@@ -418,7 +418,7 @@ func (t *tailer) emit(ctx context.Context, line logstream.Line) error {
 	t.scratch = t.meta.Load().enc.AppendWithAttrs(t.scratch[:0], line.TS, line.Stream.String(), line.Msg, line.Truncated, t.attrs.encoded)
 	var backlogAt time.Time
 	// A line with no timestamp of its own before any good one has TS 0.
-	if readAt := t.reader.LastRead(); line.TS > 0 && readAt.UnixNano()-t.e.clockSkew.Load()-line.TS > int64(backlogLag) {
+	if readAt := t.reader.LastRead(); line.TS > 0 && t.e.onDaemonClock(readAt)-line.TS > int64(backlogLag) {
 		backlogAt = readAt
 	}
 	if err := t.e.buf.add(ctx, t.scratch, line.Stream, len(line.Msg), &t.pending, pos, backlogAt); err != nil {
