@@ -55,6 +55,7 @@ type fakeContainer struct {
 	tty             bool
 	running         bool
 	run             int // incremented by every start; a follow stream ends with its run
+	finished        time.Time
 	entries         []fakeEntry
 }
 
@@ -205,6 +206,7 @@ func (f *fakeDocker) stop(id string) {
 	f.mu.Lock()
 	c := f.containers[id]
 	c.running = false
+	c.finished = f.daemonNow()
 	f.wakeLocked()
 	f.mu.Unlock()
 	f.emit(events.ActionDie, id, c.name, c.image)
@@ -392,7 +394,10 @@ func (f *fakeDocker) serveInspect(w http.ResponseWriter, r *http.Request) {
 func inspectResponse(c fakeContainer) container.InspectResponse {
 	return container.InspectResponse{
 		ContainerJSONBase: &container.ContainerJSONBase{
-			ID: c.id, Name: "/" + c.name, State: &container.State{Running: c.running, StartedAt: fmt.Sprintf("run-%d", c.run)},
+			ID: c.id, Name: "/" + c.name, State: &container.State{
+				Running: c.running, StartedAt: fmt.Sprintf("run-%d", c.run),
+				FinishedAt: c.finished.UTC().Format(time.RFC3339Nano),
+			},
 		},
 		Config: &container.Config{Image: c.image, Labels: c.labels, Tty: c.tty},
 	}

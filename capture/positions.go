@@ -28,6 +28,9 @@ func (e *Engine) loadCheckpoint() {
 	}
 	e.resumedAt = when
 	e.buf.seed(e.initial)
+	// Written even with no position: the file records when this run
+	// stopped, which is where a container without a position resumes.
+	e.buf.markDirty()
 	if len(saved) > 0 {
 		e.log.Info("resuming from checkpoint", "db", e.cfg.DB, "containers", len(saved))
 	}

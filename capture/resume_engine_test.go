@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -149,13 +151,12 @@ func TestCatchingUpIsNotRotated(t *testing.T) {
 	}
 }
 
-func TestCatchUpLimit(t *testing.T) {
-	h := newHarness(t, map[string]string{"rotate_interval": "100ms"})
-	h.e.catchUp = 400 * time.Millisecond
-	a := cid(1)
-	h.resumedWithoutPosition(a)
+// neverReached plants a container read from a time whose since scan never
+// ends: its stream never reaches its position.
+func (h *harness) neverReached(id string) {
+	h.resumedWithoutPosition(id)
 	never := make(chan struct{})
-	defer close(never)
+	h.t.Cleanup(func() { close(never) })
 	h.fake.handle(routeLogs, func(w http.ResponseWriter, r *http.Request) {
 		if sinceAlone(r.URL.Query()) {
 			w.WriteHeader(http.StatusOK)
@@ -168,8 +169,35 @@ func TestCatchUpLimit(t *testing.T) {
 		}
 		h.fake.serveLogs(w, r)
 	})
+}
+
+func TestCatchUpLimit(t *testing.T) {
+	h := newHarness(t, map[string]string{"rotate_interval": "100ms"})
+	h.e.catchUp = 400 * time.Millisecond
+	h.neverReached(cid(1))
 	h.e.Start()
 	eventually(t, 5*time.Second, func() bool { return h.errors("not_reached") >= 1 })
+	if n := h.rotations("alpha"); n != 0 {
+		t.Errorf("rotations = %v while the stream never reached its position, want 0", n)
+	}
+	h.finish()
+}
+
+// A stream that really is stuck (the daemon never gets to its position) is
+// reported by the watchdog once it is open longer than rotate_interval plus
+// the grace: the gauge, /healthz and one error line.
+func TestStuckStreamIsReported(t *testing.T) {
+	h := newHarness(t, map[string]string{"rotate_interval": "100ms"})
+	h.e.catchUp = time.Minute // the watchdog reports it long before its hard limit
+	h.neverReached(cid(1))
+	h.e.Start()
+	eventually(t, 10*time.Second, func() bool { return h.metricValue("docker_logs_streams_stalled") == 1 })
+	if ok, why := h.e.Health(); ok || !strings.Contains(why, "1 log streams stalled") {
+		t.Errorf("Health() = %v, %q while a stream is stuck, want unhealthy", ok, why)
+	}
+	if n := h.logs.count("log stream stalled: open longer than rotate_interval plus grace, and not reading", "container_name", "alpha"); n != 1 {
+		t.Errorf("%d stall reports, want 1", n)
+	}
 	if n := h.rotations("alpha"); n != 0 {
 		t.Errorf("rotations = %v while the stream never reached its position, want 0", n)
 	}
@@ -465,4 +493,101 @@ func TestDaemonClockBehindRotates(t *testing.T) {
 	close(stop)
 	<-done
 	h.finish()
+}
+
+// A container that has never written a line has nothing to reach: its
+// stream rotates at rotate_interval like any other, and nothing counts it
+// as stuck.
+func TestSilentContainersRotate(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		props map[string]string
+		// started after the engine: a new container, read from its head
+		late bool
+	}{
+		{name: "running at start, read from now", props: map[string]string{}},
+		{name: "running at start, read from head", props: map[string]string{"read_from_head": "on"}},
+		{name: "started later", props: map[string]string{}, late: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.props["rotate_interval"] = "100ms"
+			h := newHarness(t, tc.props)
+			a := cid(1)
+			if !tc.late {
+				h.fake.create(a, "alpha", false)
+				h.fake.start(a)
+			}
+			h.e.Start()
+			h.ready()
+			if tc.late {
+				h.followNew(a, "alpha")
+			}
+			eventually(t, 5*time.Second, func() bool { return h.rotations("alpha") >= 5 })
+			if n := h.errors("not_reached"); n != 0 {
+				t.Errorf("not_reached errors = %v, want 0", n)
+			}
+			if v := h.metricValue("docker_logs_streams_stalled"); v != 0 {
+				t.Errorf("streams_stalled = %v, want 0", v)
+			}
+			// Once it writes, its lines come as from any container.
+			h.fake.log(a, 1, "first words")
+			h.expectLines(a, []string{"stdout:first words"}, 5*time.Second)
+			h.finish()
+		})
+	}
+}
+
+// A run that never had a position to save still records when it stopped:
+// a container stopped all through it, and started while the plugin was
+// down, is read from then; so is a container created while it was down.
+// One that did not run meanwhile is not read at all.
+func TestEmptyRunRecordsItsStop(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "positions.db")
+	f := newFakeDocker()
+	f.srv.Start()
+	b, c, d := cid(2), cid(3), cid(4)
+	for _, id := range []string{b, c} {
+		f.create(id, "old-"+id[:4], false)
+		f.start(id)
+		f.log(id, 1, "an old run")
+		f.stop(id)
+	}
+	h1 := newHarnessFor(t, f, map[string]string{"db": db})
+	h1.e.Start()
+	h1.ready()
+	h1.finish()
+	if _, err := os.Stat(db); err != nil {
+		t.Fatalf("no checkpoint after a run without positions: %v", err)
+	}
+
+	var wantB, wantD []string
+	f.start(b)
+	for i := range 10 {
+		f.log(b, 1, fmt.Sprintf("while down %d", i))
+		wantB = append(wantB, fmt.Sprintf("stdout:while down %d", i))
+	}
+	f.stop(b)
+	f.create(d, "created-while-down", false)
+	f.start(d)
+	for i := range 3 {
+		f.log(d, 2, fmt.Sprintf("new %d", i))
+		wantD = append(wantD, fmt.Sprintf("stderr:new %d", i))
+	}
+	f.stop(d)
+	logsOfC := f.count("logs:" + c)
+
+	h2 := newHarnessFor(t, f, map[string]string{"db": db})
+	h2.e.Start()
+	h2.expectLines(b, wantB, 5*time.Second)
+	h2.expectLines(d, wantD, 5*time.Second)
+	eventually(t, 5*time.Second, func() bool { return h2.metricValue("docker_logs_containers_watched") == 0 })
+	h2.finish()
+	compareLines(t, "started while down", h2.lines(b), wantB)
+	compareLines(t, "created while down", h2.lines(d), wantD)
+	if got := h2.lines(c); len(got) != 0 {
+		t.Errorf("a container that did not run while the plugin was down delivered %q", got)
+	}
+	if n := f.count("logs:" + c); n != logsOfC {
+		t.Errorf("%d logs requests for a container that did not run while the plugin was down, want none", n-logsOfC)
+	}
 }

@@ -212,11 +212,18 @@ func (s *supervisor) list(ctx context.Context, f filters.Args) (map[string]bool,
 		if s.tailers[c.ID] != nil || s.ignored[c.ID] != nil || !s.wanted(c) {
 			continue
 		}
-		// A container that stopped while the plugin was down may have
-		// written lines after its saved position: its tailer reads them
-		// and ends with the log.
-		if c.State == "running" || first && s.saved[c.ID] {
-			s.start(ctx, c.ID)
+		switch {
+		case c.State == "running":
+			s.start(ctx, c.ID, 0)
+		case first && s.saved[c.ID]:
+			// It stopped while the plugin was down, or before its last
+			// lines were handed over: its tailer reads what it wrote after
+			// its position, and ends with the log.
+			s.start(ctx, c.ID, 0)
+		case first && !s.e.resumedAt.IsZero():
+			// It had no position when they were saved; it may have run
+			// while the plugin was down.
+			s.start(ctx, c.ID, s.e.onDaemonClock(s.e.resumedAt))
 		}
 	}
 	return ids, nil
@@ -259,10 +266,14 @@ func (s *supervisor) wanted(c container.Summary) bool {
 	return s.e.cfg.Match(name, c.Image, c.Labels)
 }
 
-func (s *supervisor) start(ctx context.Context, id string) {
+// start follows a container. A stopped one whose run ended before
+// ranSince (daemon's clock, Unix nanoseconds; 0 for none) wrote nothing new:
+// its tailer ends after the inspect.
+func (s *supervisor) start(ctx context.Context, id string, ranSince int64) {
 	tctx, cancel := context.WithCancel(ctx)
 	from := s.positions[id]
 	t := newTailer(s.e, id, from)
+	t.ranSince = ranSince
 	delete(s.positions, id)
 	delete(s.names, id)
 	s.e.buf.seed(map[string]Position{id: from.Durable()})

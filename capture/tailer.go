@@ -35,8 +35,15 @@ type tailer struct {
 	// startedAt is the container's State.StartedAt at the last inspect:
 	// a stream that ends while a newer run is up saw a restart.
 	startedAt string
-	logDriver string
-	log       *slog.Logger
+	// ranSince: a stopped container whose last run ended before it (the
+	// daemon's clock, Unix nanoseconds) is not read; 0 reads it anyway.
+	ranSince int64
+	// running and finishedAt (State.FinishedAt, 0 if it never ran) are
+	// as of the last inspect.
+	running    bool
+	finishedAt int64
+	logDriver  string
+	log        *slog.Logger
 
 	cursor  *resume.Cursor
 	pending pendingPosition // positions waiting in the buffer
@@ -181,6 +188,9 @@ func (t *tailer) follow(ctx context.Context) error {
 	if t.logDriver == "none" {
 		return errUnreadable
 	}
+	if t.ranSince > 0 && !t.running && t.finishedAt < t.ranSince {
+		return errContainerStopped // nothing written since positions were saved
+	}
 	for {
 		plan := t.cursor.Plan(t.e.onDaemonClock(time.Now()))
 		if plan.Probe {
@@ -262,6 +272,11 @@ func (t *tailer) stream(parent context.Context, plan resume.Plan) error {
 	}
 	t.cursor.Begin(plan, now.UnixNano())
 	defer func() { t.cursor.End(time.Now().UnixNano()) }()
+	if t.cursor.Reached() {
+		// A log read from its head has no position to reach: a silent
+		// container has nothing to read, and rotates on time.
+		t.markReached(rot)
+	}
 	rc, err := t.e.docker.ContainerLogs(ctx, t.id, opts)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -310,9 +325,16 @@ func streamEnd(ctx, parent context.Context, reached bool) error {
 	return errRotated
 }
 
+// markReached says the stream has reached its position: from now on it
+// rotates at rotate_interval, and the watchdog no longer waits for it.
+func (t *tailer) markReached(rot *rotation) {
+	t.reached.Store(true)
+	rot.reached()
+}
+
 // consume reads entries until the stream fails or ends.
 func (t *tailer) consume(ctx context.Context, rot *rotation) error {
-	reached := false
+	reached := t.reached.Load()
 	for {
 		entry, err := t.reader.Next()
 		if err != nil {
@@ -328,8 +350,7 @@ func (t *tailer) consume(ctx context.Context, rot *rotation) error {
 			v := t.cursor.Accept(entry.Stream, entry.TS, entry.Msg)
 			if !reached && t.cursor.Reached() {
 				reached = true
-				t.reached.Store(true)
-				rot.reached()
+				t.markReached(rot)
 				if t.cursor.Lost() {
 					t.log.Warn("position no longer in the log (the daemon rotated it away): lines after it may be delivered again",
 						"container_name", t.containerName())
@@ -479,8 +500,12 @@ func (t *tailer) inspect(ctx context.Context) error {
 		c.Image, c.Labels = info.Config.Image, info.Config.Labels
 		t.tty = info.Config.Tty
 	}
+	t.running, t.finishedAt = false, 0
 	if info.State != nil {
-		t.startedAt = info.State.StartedAt
+		t.startedAt, t.running = info.State.StartedAt, info.State.Running
+		if f, err := time.Parse(time.RFC3339Nano, info.State.FinishedAt); err == nil && f.Unix() > 0 {
+			t.finishedAt = f.UnixNano()
+		}
 	}
 	if info.HostConfig != nil {
 		t.logDriver = info.HostConfig.LogConfig.Type

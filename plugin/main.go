@@ -12,6 +12,7 @@ import "C"
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"time"
 	"unsafe"
@@ -31,6 +32,10 @@ type instance struct {
 	engine *capture.Engine
 	docker io.Closer // its idle connections must not outlive a hot reload
 	m      *metrics.Input
+	log    *slog.Logger
+	// warnedMisroute: the warning that Fluent Bit's pause of this instance
+	// stopped another one's collector was logged.
+	warnedMisroute bool
 	// pauses is how many pauses are not yet resumed (under mu): 0 or 1
 	// when Fluent Bit's thread tells which instance is paused, a count
 	// when it does not. While it is above 0, collect hands nothing over:
@@ -115,7 +120,7 @@ func FLBPluginInit(plugin unsafe.Pointer) C.int {
 		return C.FLB_ERROR
 	}
 	logsDropped.WithLabelValues(cfg.InstanceName) // shows at 0 from the start
-	inst := &instance{name: cfg.InstanceName, key: C.malloc(1), api: api, docker: docker,
+	inst := &instance{name: cfg.InstanceName, key: C.malloc(1), api: api, docker: docker, log: log,
 		m: metrics.NewInput(cfg.InstanceName, cfg.MetricsContainerLabels)}
 	inst.engine = capture.New(cfg, docker, log, inst.m)
 	mu.Lock()
@@ -243,6 +248,7 @@ func setPaused(pause bool) {
 	switch {
 	case known && pause:
 		inst.pauses = 1
+		warnMisroutedPauseLocked(inst)
 	case known:
 		inst.pauses = 0
 	case pause:
@@ -257,6 +263,22 @@ func setPaused(pause bool) {
 	}
 	mu.Unlock()
 	flushLogs(inst.api)
+}
+
+// warnMisroutedPauseLocked logs, once per instance, that Fluent Bit's
+// pause of inst stopped the collector of another docker_logs instance:
+// Fluent Bit's Go proxy pauses the collector of the last-initialised
+// instance of a plugin, whichever instance is paused (README, Limits).
+// Hold mu.
+func warnMisroutedPauseLocked(inst *instance) {
+	last := order[len(order)-1]
+	if last == inst || inst.warnedMisroute {
+		return
+	}
+	inst.warnedMisroute = true
+	inst.log.Warn("Fluent Bit paused this input (its mem_buf_limit or storage limit), and its Go proxy stopped the collector of another input instead: "+
+		last.name+" hands nothing over until this one resumes. Declare the docker_logs input most likely to be paused last",
+		"stopped_input", last.name)
 }
 
 //export FLBPluginInputPreRun

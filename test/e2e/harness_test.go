@@ -72,7 +72,8 @@ type Record struct {
 	} `json:"record"`
 }
 
-// Host is one run of build/fbhost.
+// Host is one run of build/fbhost, or of the real Fluent Bit
+// (startFluentBit).
 type Host struct {
 	t       *testing.T
 	cmd     *exec.Cmd
@@ -80,6 +81,10 @@ type Host struct {
 	stderr  *syncBuffer
 	done    chan struct{}
 	exitErr error
+	// parse reads a line of outPath; nil for the host's JSON lines.
+	parse func([]byte) (Record, error)
+	// fbAddr is the real Fluent Bit's HTTP server.
+	fbAddr string
 
 	mu      sync.Mutex
 	offset  int64
@@ -131,8 +136,15 @@ func launchHost(t *testing.T, args ...string) *Host {
 	h := &Host{t: t, outPath: filepath.Join(t.TempDir(), "records.jsonl"), stderr: &syncBuffer{}, done: make(chan struct{})}
 	h.cmd = exec.Command(hostBin, append([]string{"-o", h.outPath}, args...)...)
 	h.cmd.Stderr = h.stderr
+	h.start(t)
+	return h
+}
+
+// start runs h.cmd; the test's cleanup kills it.
+func (h *Host) start(t *testing.T) {
+	t.Helper()
 	if err := h.cmd.Start(); err != nil {
-		t.Fatalf("start host: %v", err)
+		t.Fatalf("start %s: %v", h.cmd.Path, err)
 	}
 	go func() {
 		h.exitErr = h.cmd.Wait()
@@ -142,10 +154,9 @@ func launchHost(t *testing.T, args ...string) *Host {
 		h.cmd.Process.Kill()
 		<-h.done
 		if t.Failed() {
-			t.Logf("host stderr:\n%s", tail(h.stderr.String(), 60))
+			t.Logf("%s stderr:\n%s", filepath.Base(h.cmd.Path), tail(h.stderr.String(), 60))
 		}
 	})
-	return h
 }
 
 func tail(s string, lines int) string {
@@ -174,8 +185,13 @@ func (h *Host) Records() []Record {
 		}
 		h.offset += int64(len(line))
 		var rec Record
-		if err := json.Unmarshal(line, &rec); err != nil {
-			h.t.Errorf("host printed a line that is not JSON: %v: %.200s", err, line)
+		if h.parse != nil {
+			rec, err = h.parse(line)
+		} else {
+			err = json.Unmarshal(line, &rec)
+		}
+		if err != nil {
+			h.t.Errorf("%s wrote a record line that does not parse: %v: %.200s", filepath.Base(h.cmd.Path), err, line)
 			continue
 		}
 		h.records = append(h.records, rec)

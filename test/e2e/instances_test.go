@@ -1,9 +1,14 @@
 package e2e
 
 import (
+	"context"
+	"errors"
+	"net"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -129,5 +134,110 @@ func TestPluginLogsOnlyFromFluentBitThreads(t *testing.T) {
 	}
 	if n := hostCounter(t, h, "log_print calls outside Fluent Bit's threads"); n != 0 {
 		t.Errorf("%d plugin log lines came from threads that are not Fluent Bit's: Fluent Bit writes them to stderr, not to its log", n)
+	}
+}
+
+// stalledListener accepts TCP connections and never reads from them: an
+// output that writes to it stalls once the socket's buffers are full, and
+// they are made small.
+func stalledListener(t *testing.T) string {
+	t.Helper()
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		return errors.Join(err, serr)
+	}}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// Two docker_logs inputs in the real Fluent Bit: A's output stalls, so
+// Fluent Bit pauses A (over its mem_buf_limit); B has its own output. Fluent
+// Bit 5.1's Go proxy stops the collector of the last-initialised instance,
+// whichever is paused. Declared as the README says, A last, B goes on and
+// delivers all its lines; declared the other way, B stops with A, and the
+// plugin says so once.
+func TestPauseOfOneOfTwoInputs(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		aLast bool
+	}{
+		{"paused input declared last", true},
+		{"paused input declared first", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prefix := uniqueName(t)
+			stalled := stalledListener(t)
+			host, port, _ := strings.Cut(stalled, ":")
+			dir := t.TempDir()
+			a := []string{"include_names=" + prefix + "-a", "instance_name=a", "metrics_listen=off", "mem_buf_limit=256K"}
+			b := []string{"include_names=" + prefix + "-b", "instance_name=b", "metrics_listen=off"}
+			inputs, aTag, bTag := [][]string{a, b}, "in.0", "in.1"
+			if tc.aLast {
+				inputs, aTag, bTag = [][]string{b, a}, "in.1", "in.0"
+			}
+			h := startFluentBit(t, fbRun{inputs: inputs, outputs: []fbOutput{
+				{"name": "tcp", "match": aTag, "host": host, "port": port, "format": "json_lines", "retry_limit": "no_limits"},
+				{"name": "file", "match": bTag, "path": dir, "file": "records"},
+			}})
+			h.outPath = filepath.Join(dir, "records")
+			runLogger(t, prefix+"-a", nil, "-n", "0", "-rate", "5000", "-size", "1000")
+			aName := "docker_logs.0"
+			if tc.aLast {
+				aName = "docker_logs.1"
+			}
+			h.waitStderr(t, "[input] "+aName+" paused (mem buf overlimit", 60*time.Second)
+
+			bID := runLogger(t, prefix+"-b", nil, "-n", "20000", "-rate", "0")
+			delivered := func() int { return countFor(h.Records(), bID) }
+			all := eventually(10*time.Second, func() bool { return delivered() >= 20000 })
+			warning := "Go proxy stopped the collector of another input instead: b hands nothing over"
+			warnings := strings.Count(h.stderr.String(), warning)
+			t.Logf("B delivered %d of 20,000 lines within 10 s while A was paused", delivered())
+			if strings.Contains(h.stderr.String(), "[input] "+aName+" resume") {
+				t.Fatalf("A was resumed: its output did not stall")
+			}
+			if tc.aLast {
+				if !all {
+					t.Errorf("B delivered %d of 20,000 lines within 10 s with the paused input declared last", delivered())
+				}
+				if warnings != 0 {
+					t.Errorf("the misrouted pause was reported %d times with the paused input declared last", warnings)
+				}
+				return
+			}
+			if all {
+				t.Errorf("B delivered all its lines while A was paused, declared first: Fluent Bit's proxy no longer stops the last-initialised collector (update the README's limit)")
+			}
+			if warnings != 1 {
+				t.Errorf("the misrouted pause was reported %d times, want once:\n%s", warnings, tail(h.stderr.String(), 30))
+			}
+		})
 	}
 }

@@ -222,3 +222,44 @@ func TestMetricsPortTaken(t *testing.T) {
 	runLogger(t, prefix, nil, "-n", "5")
 	h.waitRecords(t, 30*time.Second, "5 lines", func(r []Record) bool { return len(r) >= 5 })
 }
+
+// Containers that never write a line, beside one that writes a line a
+// second, in the real Fluent Bit with rotate_interval 8s: past
+// rotate_interval plus the watchdog's grace (13 s), /healthz stays 200,
+// nothing is reported stalled or not reached, and every silent stream
+// rotates on time.
+func TestSilentContainersStayHealthy(t *testing.T) {
+	prefix := uniqueName(t)
+	addr := freeAddr(t)
+	var silent []string
+	for i := range 3 {
+		silent = append(silent, fmt.Sprintf("%s-silent-%d", prefix, i))
+		runLogger(t, silent[i], nil, "-n", "0", "-delay", "24h")
+	}
+	h := startFluentBit(t, fbRun{inputs: [][]string{{"include_names=" + prefix + "-*", "rotate_interval=8s", "metrics_listen=" + addr}}})
+	busy := runLogger(t, prefix+"-busy", nil, "-n", "0", "-rate", "1")
+	// Sample health once a second for 20 s: two rotations of each stream,
+	// and 7 s past the watchdog's limit.
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(time.Second) {
+		if hh := getHealth(t, addr); hh.code != http.StatusOK {
+			t.Fatalf("/healthz %d %+v with silent containers", hh.code, hh.body)
+		}
+		if v, _ := metricValue(scrape(t, addr), "docker_logs_streams_stalled", nil); v != 0 {
+			t.Fatalf("docker_logs_streams_stalled = %v with silent containers", v)
+		}
+	}
+	fams := scrape(t, addr)
+	for _, name := range silent {
+		if v, _ := metricValue(fams, "docker_logs_stream_rotations_total", map[string]string{"container_name": name}); v < 2 {
+			t.Errorf("silent container %s rotated %v times in 20 s at rotate_interval 8s, want 2", name, v)
+		}
+	}
+	if v, _ := metricValue(fams, "docker_logs_stream_errors_total", map[string]string{"reason": "not_reached"}); v != 0 {
+		t.Errorf("not_reached errors = %v, want 0", v)
+	}
+	if strings.Contains(h.stderr.String(), "log stream stalled") {
+		t.Errorf("Fluent Bit logged a stalled stream:\n%s", tail(h.stderr.String(), 20))
+	}
+	stopContainers(t, busy)
+	expectExactlyOnce(t, 30*time.Second, []string{busy}, h)
+}

@@ -312,3 +312,63 @@ func TestDaemonLogRotationReplays(t *testing.T) {
 	replays, _ := metricValue(scrape(t, addr), "docker_logs_replays_dropped_total", nil)
 	t.Logf("replayed entries dropped: %v", replays)
 }
+
+// In the real Fluent Bit with db and read_from_head off: a first run that
+// has no position to save (its one container is stopped) still leaves a
+// checkpoint saying when it stopped, so the 10 lines the container writes
+// while Fluent Bit is down all arrive at the next start, and none of its
+// earlier run.
+func TestStartedWhileDownAfterAnEmptyRun(t *testing.T) {
+	prefix := uniqueName(t)
+	db := filepath.Join(t.TempDir(), "docker_logs.db")
+	id := runLogger(t, prefix, nil, "-n", "10", "-after", "exit")
+	docker(t, "wait", id)
+	run := fbRun{inputs: [][]string{{"include_names=" + prefix, "db=" + db, "read_from_head=off", "metrics_listen=off"}}}
+	first := startFluentBit(t, run)
+	if code, _ := first.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("fluent-bit exited with %d", code)
+	}
+	if _, err := os.Stat(db); err != nil {
+		t.Fatalf("no checkpoint after a run without positions: %v", err)
+	}
+	if n := len(first.Records()); n != 0 {
+		t.Errorf("the first run delivered %d lines of a container stopped all through it", n)
+	}
+
+	docker(t, "start", id)
+	docker(t, "wait", id)
+	stamps := dockerStampsInOrder(t, id)
+	if len(stamps) != 20 {
+		t.Fatalf("docker logs shows %d lines, want 20", len(stamps))
+	}
+	second := startFluentBit(t, run)
+	second.waitRecords(t, 30*time.Second, "the 10 lines written while Fluent Bit was down", func(r []Record) bool { return countFor(r, id) >= 10 })
+	if code, _ := second.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("fluent-bit exited with %d", code)
+	}
+	recs := second.Records()
+	if len(recs) != 10 {
+		t.Errorf("%d records after the restart, want the 10 of the run while Fluent Bit was down", len(recs))
+	}
+	for i, r := range recs {
+		if got := recordTime(t, r.Time); i < 10 && !got.Equal(stamps[10+i]) {
+			t.Errorf("record %d (%q) stamped %v, want line %d of the log, stamped %v", i, r.Body.Log, got, 11+i, stamps[10+i])
+		}
+	}
+}
+
+// dockerStampsInOrder returns Docker's timestamps of a container's lines,
+// in the log's order.
+func dockerStampsInOrder(t *testing.T, id string) []time.Time {
+	t.Helper()
+	var out []time.Time
+	for _, line := range strings.Split(docker(t, "logs", "--timestamps", id), "\n") {
+		stamp, _, _ := strings.Cut(line, " ")
+		ts, err := time.Parse(time.RFC3339Nano, stamp)
+		if err != nil {
+			t.Fatalf("docker logs timestamp %q: %v", stamp, err)
+		}
+		out = append(out, ts)
+	}
+	return out
+}

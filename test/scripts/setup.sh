@@ -33,6 +33,10 @@ if [ "$mode" = test ]; then
   [ -x /usr/bin/busybox ] || need+=(busybox-static)
   command -v promtool >/dev/null || need+=(prometheus)
 fi
+# Fluent Bit on PATH (a build of it, as CI's) needs these at run time.
+if fb=$(command -v fluent-bit) && ldd "$fb" 2>/dev/null | grep -q 'not found'; then
+  need+=(libyaml-0-2 libssl3 libsqlite3-0)
+fi
 command -v go >/dev/null || {
   echo "Go is not installed: put it in PATH or at /usr/local/go/bin (https://go.dev/dl/)" >&2
   exit 1
