@@ -1,14 +1,10 @@
 package e2e
 
 import (
-	"context"
-	"errors"
-	"net"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -137,46 +133,6 @@ func TestPluginLogsOnlyFromFluentBitThreads(t *testing.T) {
 	}
 }
 
-// stalledListener accepts TCP connections and never reads from them: an
-// output that writes to it stalls once the socket's buffers are full, and
-// they are made small.
-func stalledListener(t *testing.T) string {
-	t.Helper()
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-		return errors.Join(err, serr)
-	}}
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
 // Two docker_logs inputs in the real Fluent Bit: A's output stalls, so
 // Fluent Bit pauses A (over its mem_buf_limit); B has its own output. Fluent
 // Bit 5.1's Go proxy stops the collector of the last-initialised instance,
@@ -193,8 +149,9 @@ func TestPauseOfOneOfTwoInputs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			prefix := uniqueName(t)
-			stalled := stalledListener(t)
-			host, port, _ := strings.Cut(stalled, ":")
+			// Nothing listens there: every flush fails and is retried, so A's
+			// chunks stay in memory until Fluent Bit pauses it for good.
+			host, port, _ := strings.Cut(freeAddr(t), ":")
 			dir := t.TempDir()
 			a := []string{"include_names=" + prefix + "-a", "instance_name=a", "metrics_listen=off", "mem_buf_limit=256K"}
 			b := []string{"include_names=" + prefix + "-b", "instance_name=b", "metrics_listen=off"}
