@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/moby/moby/client"
 )
 
 // Docker stamps log lines with the daemon's clock. Where the engine compares
@@ -52,10 +54,10 @@ func (e *Engine) measureClockSkew(ctx context.Context) {
 	ictx, cancel := context.WithTimeout(ctx, inspectTimeout)
 	defer cancel()
 	sent := time.Now()
-	info, err := e.docker.Info(ictx)
+	res, err := e.docker.Info(ictx, client.InfoOptions{})
 	var skew time.Duration
 	if err == nil {
-		skew, err = clockSkew(sent, time.Now(), info.SystemTime)
+		skew, err = clockSkew(sent, time.Now(), res.Info.SystemTime)
 	}
 	if err != nil {
 		e.log.Debug("could not read the daemon's time; assuming its clock is this host's", "error", err)

@@ -3,15 +3,10 @@ package capture
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 
-	"github.com/docker/docker/api/types"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/events"
-	"github.com/docker/docker/api/types/system"
-	"github.com/docker/docker/client"
 	"github.com/docker/go-connections/tlsconfig"
+	"github.com/moby/moby/client"
 
 	"docker_logs/capture/config"
 )
@@ -19,21 +14,28 @@ import (
 // Docker is the part of the Docker Engine API the engine uses. The real
 // client satisfies it; tests may point that client at a fake server.
 type Docker interface {
-	Ping(ctx context.Context) (types.Ping, error)
-	Info(ctx context.Context) (system.Info, error)
-	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)
-	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)
-	ContainerLogs(ctx context.Context, id string, options container.LogsOptions) (io.ReadCloser, error)
-	Events(ctx context.Context, options events.ListOptions) (<-chan events.Message, <-chan error)
+	Ping(ctx context.Context, options client.PingOptions) (client.PingResult, error)
+	Info(ctx context.Context, options client.InfoOptions) (client.SystemInfoResult, error)
+	ContainerList(ctx context.Context, options client.ContainerListOptions) (client.ContainerListResult, error)
+	ContainerInspect(ctx context.Context, id string, options client.ContainerInspectOptions) (client.ContainerInspectResult, error)
+	ContainerLogs(ctx context.Context, id string, options client.ContainerLogsOptions) (client.ContainerLogsResult, error)
+	Events(ctx context.Context, options client.EventsListOptions) client.EventsResult
 }
 
-// NewDockerClient connects to cfg.DockerHost, negotiating the API version
-// with the daemon on the first request.
+// NewDockerClient connects to cfg.DockerHost. The client negotiates the API
+// version with the daemon on the first request (down to its MinAPIVersion,
+// 1.40: Docker 19.03).
 func NewDockerClient(cfg config.Config) (*client.Client, error) {
 	// Requests are a few hundred bytes: a small write buffer saves 3 KiB on
-	// each of the many long-lived stream connections.
-	transport := &http.Transport{WriteBufferSize: 1024}
+	// each of the many long-lived stream connections. HTTP/1.1 only, as the
+	// daemon speaks: otherwise the Clone in WithHTTPClient sets up HTTP/2,
+	// whose TLS config makes the client use https on a plain tcp:// daemon.
+	var h1 http.Protocols
+	h1.SetHTTP1(true)
+	transport := &http.Transport{WriteBufferSize: 1024, Protocols: &h1}
 	if cfg.TLSCA != "" || cfg.TLSCert != "" {
+		// Not client.WithTLSClientConfig: it cannot turn verification off
+		// (docker_tls_verify off) and trusts only the CA, not the system's.
 		tlsc, err := tlsconfig.Client(tlsconfig.Options{
 			CAFile: cfg.TLSCA, CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey,
 			InsecureSkipVerify: !cfg.TLSVerify,
@@ -44,8 +46,7 @@ func NewDockerClient(cfg config.Config) (*client.Client, error) {
 		transport.TLSClientConfig = tlsc
 	}
 	// WithHost, after WithHTTPClient, sets up the transport's dialer.
-	c, err := client.NewClientWithOpts(client.WithHTTPClient(&http.Client{Transport: transport}),
-		client.WithHost(cfg.DockerHost), client.WithAPIVersionNegotiation())
+	c, err := client.New(client.WithHTTPClient(&http.Client{Transport: transport}), client.WithHost(cfg.DockerHost))
 	if err != nil {
 		return nil, fmt.Errorf("invalid value %q for docker_host: %w", cfg.DockerHost, err)
 	}

@@ -23,10 +23,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/events"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/system"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/system"
 )
 
 // Routes, to count requests and to replace handlers.
@@ -333,12 +332,18 @@ func (f *fakeDocker) serveInfo(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *fakeDocker) serveList(w http.ResponseWriter, r *http.Request) {
-	args, err := filters.FromJSON(r.URL.Query().Get("filters"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
+	// The filters' JSON form: {"id": {"<id>": true}}.
+	var args map[string]map[string]bool
+	if q := r.URL.Query().Get("filters"); q != "" {
+		if err := json.Unmarshal([]byte(q), &args); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
 	}
-	ids := args.Get("id")
+	var ids []string
+	for id := range args["id"] {
+		ids = append(ids, id)
+	}
 	all := r.URL.Query().Get("all") == "1" || r.URL.Query().Get("all") == "true"
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -351,9 +356,9 @@ func (f *fakeDocker) serveList(w http.ResponseWriter, r *http.Request) {
 		if c == nil || !all && !c.running || len(ids) > 0 && !anyPrefix(ids, id) {
 			continue
 		}
-		state := "exited"
+		state := container.StateExited
 		if c.running {
-			state = "running"
+			state = container.StateRunning
 		}
 		out = append(out, container.Summary{
 			ID: c.id, Names: []string{"/" + c.name}, Image: c.image, Labels: c.labels, State: state,
@@ -393,11 +398,9 @@ func (f *fakeDocker) serveInspect(w http.ResponseWriter, r *http.Request) {
 
 func inspectResponse(c fakeContainer) container.InspectResponse {
 	return container.InspectResponse{
-		ContainerJSONBase: &container.ContainerJSONBase{
-			ID: c.id, Name: "/" + c.name, State: &container.State{
-				Running: c.running, StartedAt: fmt.Sprintf("run-%d", c.run),
-				FinishedAt: c.finished.UTC().Format(time.RFC3339Nano),
-			},
+		ID: c.id, Name: "/" + c.name, State: &container.State{
+			Running: c.running, StartedAt: fmt.Sprintf("run-%d", c.run),
+			FinishedAt: c.finished.UTC().Format(time.RFC3339Nano),
 		},
 		Config: &container.Config{Image: c.image, Labels: c.labels, Tty: c.tty},
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/client"
+	"github.com/moby/moby/client"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/tinylib/msgp/msgp"
 	"go.uber.org/goleak"

@@ -4,9 +4,9 @@ import (
 	"context"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/events"
-	"github.com/docker/docker/api/types/filters"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/client"
 
 	"docker_logs/capture/metrics"
 	"docker_logs/capture/resume"
@@ -43,7 +43,7 @@ func (e *Engine) supervise(ctx context.Context) {
 	up := true
 	for ctx.Err() == nil {
 		pctx, cancel := context.WithTimeout(ctx, inspectTimeout)
-		_, err := e.docker.Ping(pctx)
+		_, err := e.docker.Ping(pctx, client.PingOptions{})
 		cancel()
 		if err != nil {
 			e.setDockerUp(false)
@@ -118,8 +118,8 @@ func (s *supervisor) watch(ctx context.Context) (wasUp bool) {
 	ectx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	subscribed := time.Now()
-	msgs, errs := e.docker.Events(ectx, events.ListOptions{
-		Filters: filters.NewArgs(filters.Arg("type", string(events.ContainerEventType))),
+	ev := e.docker.Events(ectx, client.EventsListOptions{
+		Filters: make(client.Filters).Add("type", string(events.ContainerEventType)),
 	})
 	// Subscribed first, listed second: nothing starts unseen in between.
 	if err := s.resync(ctx); err != nil {
@@ -131,9 +131,9 @@ func (s *supervisor) watch(ctx context.Context) (wasUp bool) {
 		select {
 		case <-ctx.Done():
 			return true
-		case m := <-msgs:
+		case m := <-ev.Messages:
 			s.handleEvent(ctx, m)
-		case err := <-errs:
+		case err := <-ev.Err:
 			if ctx.Err() == nil {
 				// docker_up follows the next ping, not the events stream.
 				e.metrics.Error(metrics.ReasonEvents)
@@ -159,7 +159,7 @@ func (s *supervisor) handleEvent(ctx context.Context, m events.Message) {
 			h.restart = true // its old stream is ending; follow the new run
 			return
 		}
-		s.list(ctx, filters.NewArgs(filters.Arg("id", id)))
+		s.list(ctx, make(client.Filters).Add("id", id))
 	case events.ActionRename:
 		if h, ok := s.tailers[id]; ok {
 			old := h.t.containerName()
@@ -174,7 +174,7 @@ func (s *supervisor) handleEvent(ctx context.Context, m events.Message) {
 // resync lists every container: it starts tailers for running ones that have
 // none and forgets the positions of containers that no longer exist.
 func (s *supervisor) resync(ctx context.Context) error {
-	ids, err := s.list(ctx, filters.NewArgs())
+	ids, err := s.list(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -188,10 +188,10 @@ func (s *supervisor) resync(ctx context.Context) error {
 
 // list lists containers matching f (all states) and starts a tailer for each
 // running one that passes the filters. It returns every ID it saw.
-func (s *supervisor) list(ctx context.Context, f filters.Args) (map[string]bool, error) {
+func (s *supervisor) list(ctx context.Context, f client.Filters) (map[string]bool, error) {
 	lctx, cancel := context.WithTimeout(ctx, inspectTimeout)
 	defer cancel()
-	cs, err := s.e.docker.ContainerList(lctx, container.ListOptions{All: true, Filters: f})
+	res, err := s.e.docker.ContainerList(lctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
 		if ctx.Err() == nil {
 			s.e.metrics.Error(metrics.ReasonList)
@@ -201,8 +201,8 @@ func (s *supervisor) list(ctx context.Context, f filters.Args) (map[string]bool,
 	}
 	first := !s.listed
 	s.listed = true
-	ids := make(map[string]bool, len(cs))
-	for _, c := range cs {
+	ids := make(map[string]bool, len(res.Items))
+	for _, c := range res.Items {
 		ids[c.ID] = true
 		if _, ok := s.positions[c.ID]; first && !ok {
 			if p, ok := s.initialPosition(c); ok {
@@ -321,7 +321,7 @@ func (s *supervisor) reap(ctx context.Context, x tailerExit) {
 		return
 	}
 	if h.restart {
-		s.list(ctx, filters.NewArgs(filters.Arg("id", x.id)))
+		s.list(ctx, make(client.Filters).Add("id", x.id))
 	}
 }
 

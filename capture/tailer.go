@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/errdefs"
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
 
 	"docker_logs/capture/logstream"
 	"docker_logs/capture/metrics"
@@ -163,7 +163,7 @@ func (t *tailer) run(ctx context.Context) (Position, error) {
 		default:
 			t.setState(reasonOf(err), err)
 			m.Error(reasonOf(err))
-			if errdefs.IsNotFound(err) {
+			if cerrdefs.IsNotFound(err) {
 				return t.cursor.Position(), err
 			}
 		}
@@ -212,7 +212,7 @@ func (t *tailer) follow(ctx context.Context) error {
 func (t *tailer) probe(ctx context.Context) error {
 	pctx, cancel := context.WithTimeout(ctx, inspectTimeout)
 	defer cancel()
-	rc, err := t.e.docker.ContainerLogs(pctx, t.id, container.LogsOptions{
+	rc, err := t.e.docker.ContainerLogs(pctx, t.id, client.ContainerLogsOptions{
 		ShowStdout: true, ShowStderr: true, Timestamps: true, Tail: "1",
 	})
 	if err != nil {
@@ -260,7 +260,7 @@ func (t *tailer) stream(parent context.Context, plan resume.Plan) error {
 	t.streamStart.Store(now.UnixNano())
 	defer t.streamStart.Store(0)
 
-	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true, Timestamps: true, Details: t.e.cfg.Details}
+	opts := client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true, Timestamps: true, Details: t.e.cfg.Details}
 	if plan.Since > 0 {
 		opts.Since = logstream.FormatSince(plan.Since)
 	}
@@ -306,7 +306,7 @@ func (t *tailer) stream(parent context.Context, plan resume.Plan) error {
 // openError classifies a failed logs request; the daemon answers 501 Not
 // Implemented for a logging driver it cannot read.
 func openError(err error) error {
-	if errdefs.IsNotImplemented(err) {
+	if cerrdefs.IsNotImplemented(err) {
 		return errUnreadable
 	}
 	return &streamError{reason: metrics.ReasonOpen, err: err}
@@ -462,10 +462,11 @@ func (t *tailer) emit(ctx context.Context, line logstream.Line) error {
 func (t *tailer) streamEnded(ctx context.Context) error {
 	ictx, cancel := context.WithTimeout(ctx, inspectTimeout)
 	defer cancel()
-	info, err := t.e.docker.ContainerInspect(ictx, t.id)
-	if err != nil && !errdefs.IsNotFound(err) {
+	res, err := t.e.docker.ContainerInspect(ictx, t.id, client.ContainerInspectOptions{})
+	if err != nil && !cerrdefs.IsNotFound(err) {
 		return &streamError{reason: metrics.ReasonDaemon, err: err}
 	}
+	info := res.Container
 	end := errContainerStopped
 	if err == nil && info.State != nil && info.State.Running {
 		if info.State.StartedAt == t.startedAt {
@@ -491,10 +492,11 @@ func (t *tailer) streamEnded(ctx context.Context) error {
 func (t *tailer) inspect(ctx context.Context) error {
 	ictx, cancel := context.WithTimeout(ctx, inspectTimeout)
 	defer cancel()
-	info, err := t.e.docker.ContainerInspect(ictx, t.id)
+	res, err := t.e.docker.ContainerInspect(ictx, t.id, client.ContainerInspectOptions{})
 	if err != nil {
 		return &streamError{reason: metrics.ReasonList, err: err}
 	}
+	info := res.Container
 	c := record.Container{ID: info.ID, Name: trimSlash(info.Name)}
 	if info.Config != nil {
 		c.Image, c.Labels = info.Config.Image, info.Config.Labels
@@ -552,7 +554,7 @@ func classify(err error) error {
 func reasonOf(err error) string {
 	var se *streamError
 	switch {
-	case errdefs.IsNotFound(err):
+	case cerrdefs.IsNotFound(err):
 		return metrics.ReasonNotFound
 	case errors.As(err, &se):
 		return se.reason

@@ -15,9 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/client"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
 )
 
 // benchLabel marks every container the bench creates, with the run's ID.
@@ -26,7 +25,7 @@ const benchLabel = "docker-logs-bench"
 type bench struct {
 	o             options
 	runID         string
-	cli           *client.Client
+	cli           dockerClient
 	serverVersion string
 	dockerdPID    int    // 0: not found
 	binDir        string // the private copies of the host and the plugin
@@ -36,19 +35,28 @@ type bench struct {
 	hosts map[*hostRun]bool // hosts running
 }
 
+// dockerClient is the moby client with a ContainerInspect that takes no
+// options and returns the container's description, as the bench uses it.
+type dockerClient struct{ *client.Client }
+
+func (c dockerClient) ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error) {
+	res, err := c.Client.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	return res.Container, err
+}
+
 func newBench(ctx context.Context, o options) (*bench, error) {
 	for _, f := range []string{o.host, o.plugin} {
 		if _, err := os.Stat(f); err != nil {
 			return nil, fmt.Errorf("%s missing: run make build host first", f)
 		}
 	}
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		return nil, err
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	ver, err := cli.ServerVersion(pctx)
+	ver, err := cli.ServerVersion(pctx, client.ServerVersionOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("no Docker engine answers (scripts/dockerd.sh start): %w", err)
 	}
@@ -69,7 +77,7 @@ func newBench(ctx context.Context, o options) (*bench, error) {
 		*p = dst
 	}
 	return &bench{
-		o: o, binDir: dir, runID: fmt.Sprintf("%06x", time.Now().UnixMilli()&0xffffff), cli: cli,
+		o: o, binDir: dir, runID: fmt.Sprintf("%06x", time.Now().UnixMilli()&0xffffff), cli: dockerClient{cli},
 		serverVersion: ver.Version, dockerdPID: findDockerd(),
 		ids: map[string]bool{}, hosts: map[*hostRun]bool{},
 	}, nil
@@ -109,9 +117,9 @@ func (b *bench) startContainers(ctx context.Context, names []string, loggerArgs 
 	err := parallel(len(names), b.o.scaleParallel, func(i int) error {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
-		resp, err := b.cli.ContainerCreate(cctx,
-			&container.Config{Image: b.o.image, Cmd: loggerArgs, Labels: map[string]string{benchLabel: b.runID}},
-			&container.HostConfig{NetworkMode: "none"}, nil, nil, names[i])
+		resp, err := b.cli.ContainerCreate(cctx, client.ContainerCreateOptions{
+			Config:     &container.Config{Image: b.o.image, Cmd: loggerArgs, Labels: map[string]string{benchLabel: b.runID}},
+			HostConfig: &container.HostConfig{NetworkMode: "none"}, Name: names[i]})
 		if err != nil {
 			return fmt.Errorf("create %s: %w", names[i], err)
 		}
@@ -119,7 +127,7 @@ func (b *bench) startContainers(ctx context.Context, names []string, loggerArgs 
 		b.ids[resp.ID] = true
 		b.mu.Unlock()
 		ids[i] = resp.ID
-		if err := b.cli.ContainerStart(cctx, resp.ID, container.StartOptions{}); err != nil {
+		if _, err := b.cli.ContainerStart(cctx, resp.ID, client.ContainerStartOptions{}); err != nil {
 			return fmt.Errorf("start %s: %w", names[i], err)
 		}
 		return nil
@@ -132,7 +140,7 @@ func (b *bench) removeContainers(ids []string) error {
 	return parallel(len(ids), b.o.scaleParallel, func(i int) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		err := b.cli.ContainerRemove(ctx, ids[i], container.RemoveOptions{Force: true})
+		_, err := b.cli.ContainerRemove(ctx, ids[i], client.ContainerRemoveOptions{Force: true})
 		if err != nil && !strings.Contains(err.Error(), "No such container") {
 			return fmt.Errorf("remove %.12s: %w", ids[i], err)
 		}
@@ -157,10 +165,10 @@ func (b *bench) cleanup() {
 	b.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	list, err := b.cli.ContainerList(ctx, container.ListOptions{All: true,
-		Filters: filters.NewArgs(filters.Arg("label", benchLabel+"="+b.runID))})
+	list, err := b.cli.ContainerList(ctx, client.ContainerListOptions{All: true,
+		Filters: make(client.Filters).Add("label", benchLabel+"="+b.runID)})
 	if err == nil {
-		for _, c := range list {
+		for _, c := range list.Items {
 			if !b.ids[c.ID] {
 				ids = append(ids, c.ID)
 			}
@@ -213,7 +221,7 @@ var seqRe = regexp.MustCompile(`seq=(\d+) `)
 // lastSeq returns the sequence number of a container's last log line
 // (docker logs --tail 1), or 0 when it has none yet.
 func (b *bench) lastSeq(ctx context.Context, id string) (int, error) {
-	rc, err := b.cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: "1"})
+	rc, err := b.cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: "1"})
 	if err != nil {
 		return 0, err
 	}
@@ -303,28 +311,28 @@ const clkTck = 100
 
 // procCPU returns utime+stime of pid from /proc/<pid>/stat, or -1.
 func procCPU(pid int) time.Duration {
-	if pid == 0 {
+	c := procCPUSplit(pid)
+	if c[0] < 0 {
 		return -1
+	}
+	return c[0] + c[1]
+}
+
+// procStatFields returns the fields of /proc/<pid>/stat after the command
+// name (which may hold spaces): field 3 on; nil when unknown.
+func procStatFields(pid int) []string {
+	if pid == 0 {
+		return nil
 	}
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return -1
+		return nil
 	}
-	// Fields after the command name (which may hold spaces) start at 3.
 	i := bytes.LastIndexByte(data, ')')
 	if i < 0 {
-		return -1
+		return nil
 	}
-	f := strings.Fields(string(data[i+1:]))
-	if len(f) < 13 {
-		return -1
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return -1
-	}
-	return time.Duration(ut+st) * time.Second / clkTck
+	return strings.Fields(string(data[i+1:]))
 }
 
 // usage is what getrusage says of this process.
@@ -377,7 +385,7 @@ func (b *bench) runA(ctx context.Context, ids []string) (sideResult, error) {
 	actx, cancel := context.WithTimeout(ctx, b.o.timeout)
 	defer cancel()
 	err := parallel(len(ids), len(ids), func(i int) error {
-		rc, err := b.cli.ContainerLogs(actx, ids[i], container.LogsOptions{
+		rc, err := b.cli.ContainerLogs(actx, ids[i], client.ContainerLogsOptions{
 			ShowStdout: true, ShowStderr: true, Timestamps: true, Follow: false})
 		if err != nil {
 			return err

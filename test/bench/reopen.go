@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
+	"github.com/moby/moby/client"
 
 	"docker_logs/capture/logstream"
 )
@@ -72,7 +72,7 @@ func (b *bench) reopenCost(ctx context.Context, rep *report) error {
 // timestampFromEnd returns the RFC3339Nano timestamp of the entry back lines
 // from the end of the container's log.
 func (b *bench) timestampFromEnd(ctx context.Context, id string, back int) (string, error) {
-	rc, err := b.cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true,
+	rc, err := b.cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true,
 		Timestamps: true, Tail: strconv.Itoa(back)})
 	if err != nil {
 		return "", err
@@ -105,7 +105,7 @@ func (b *bench) openOnce(ctx context.Context, id, since, tail string, last int, 
 	defer cancel()
 	d0 := procCPU(b.dockerdPID)
 	start := time.Now()
-	rc, err := b.cli.ContainerLogs(octx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true,
+	rc, err := b.cli.ContainerLogs(octx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true,
 		Follow: true, Timestamps: true, Since: since, Tail: tail})
 	if err != nil {
 		return err
