@@ -50,20 +50,36 @@ const minBlock = 256 << 10
 // reading, so the daemon keeps the lines) until its context ends.
 //
 // The block is sized to the demand: it starts at the size the previous
-// collects needed, doubles (up to limit) whenever it fills before a collect,
-// and halves (down to minBlock) after collects that used less than a
-// quarter of it. Fluent Bit collects once a second, so the block holds
+// collects needed, doubles (up to the grant) whenever it fills before a
+// collect, and halves (down to minBlock) after collects that used less than
+// a quarter of it. Fluent Bit collects once a second, so the block holds
 // about a second of reading (up to 1.8 s when a collect waits for the end
 // of a backlog).
+//
+// One hand-over is at most the grant: twice the last one (at least
+// minBlock), and never more than the ceiling. Fluent Bit copies a
+// hand-over into its chunks whole and checks the input's mem_buf_limit
+// only after that, and the plugin cannot read the limit; growing by
+// doubling keeps each hand-over within twice what Fluent Bit took without
+// pausing the input. The ceiling is the limit (buffer_max_size) until
+// Fluent Bit pauses the input: then it is half the hand-over before the
+// pause (at least minBlock), and it doubles back after calmCollects
+// collects without a pause.
 type buffer struct {
 	limit   int
 	metrics *metrics.Input
 	mem     Memory
 
-	mu     sync.Mutex
-	blk    *block
-	size   int // capacity of the next block
-	paused bool
+	mu      sync.Mutex
+	blk     *block
+	size    int // capacity of the next block
+	grant   int // the most the next collect hands over
+	ceiling int // the most any collect hands over
+	// lastTake is the size of the last hand-over; calm counts the
+	// collects since the last pause.
+	lastTake int
+	calm     int
+	paused   bool
 	// room is closed, and replaced, whenever waiting tailers should look
 	// again: after a collect or a resume.
 	room chan struct{}
@@ -100,7 +116,7 @@ func newBufferIn(limit int, m *metrics.Input, mem Memory) *buffer {
 	m.BufferLimit.Set(float64(limit))
 	b := &buffer{
 		limit: limit, metrics: m, mem: mem, room: make(chan struct{}),
-		blk: &block{mem: mem}, size: min(minBlock, limit),
+		blk: &block{mem: mem}, size: min(minBlock, limit), grant: min(minBlock, limit), ceiling: limit,
 		delivered: map[string]Position{},
 	}
 	runtime.AddCleanup(b, func(k *block) {
@@ -120,30 +136,30 @@ type pendingPosition struct {
 	queued bool
 }
 
-// room makes the block able to take n more bytes, allocating or growing it
-// within the limit; false when the records must wait for a collect. A
-// record larger than the whole limit gets a block of its own size when
-// nothing else waits.
+// makeRoom makes the block able to take n more bytes, allocating or
+// growing it within the grant; false when the records must wait for a
+// collect. A record larger than the whole grant gets a block of its own
+// size when nothing else waits.
 func (b *buffer) makeRoom(n int) bool {
 	d := b.blk.data
 	used := len(d)
 	if d != nil && used+n <= cap(d) {
 		return true
 	}
-	if used+n > b.limit && used > 0 {
+	if used+n > b.grant && used > 0 {
 		return false
 	}
 	want := b.size
-	for want < used+n && want < b.limit {
+	for want < used+n && want < b.grant {
 		want *= 2
 	}
-	want = max(min(want, b.limit), used+n)
+	want = max(min(want, b.grant), used+n)
 	if d == nil {
 		b.blk.data = b.mem.Alloc(want)
 	} else {
 		b.blk.data = b.mem.Grow(d, want)
 	}
-	b.size = min(max(b.size, want), b.limit)
+	b.size = min(max(b.size, want), b.grant)
 	return true
 }
 
@@ -276,17 +292,25 @@ func (b *buffer) take() []byte {
 	return d
 }
 
-// resize sizes the next block after a collect that handed over used bytes:
-// twice as large when more than half of it was used, half as large when
-// less than a quarter was, within minBlock and the limit. An empty block
-// that was allocated is given back when it is larger than the next size.
+// resize sets the grant and sizes the next block after a collect that
+// handed over used bytes: the block twice as large when more than half of
+// it was used, half as large when less than a quarter was, within minBlock
+// and the grant. An empty block that was allocated is given back when it is
+// larger than the next size.
 func (b *buffer) resize(used int) {
+	b.lastTake = used
+	if b.calm++; b.calm >= calmCollects && b.ceiling < b.limit {
+		b.ceiling, b.calm = min(2*b.ceiling, b.limit), 0
+	}
+	floor := min(minBlock, b.limit)
+	b.grant = min(max(2*used, floor), b.ceiling)
 	switch {
 	case used > b.size/2:
-		b.size = min(2*b.size, b.limit)
+		b.size = 2 * b.size
 	case used < b.size/4:
-		b.size = max(b.size/2, min(minBlock, b.limit))
+		b.size = b.size / 2
 	}
+	b.size = min(max(b.size, floor), b.grant)
 	if d := b.blk.data; d != nil && len(d) == 0 && cap(d) > b.size {
 		b.mem.Free(d)
 		b.blk.data = nil
@@ -298,9 +322,20 @@ func (b *buffer) wake() {
 	b.room = make(chan struct{})
 }
 
+// calmCollects is how many collects without a pause double the ceiling
+// back toward buffer_max_size.
+const calmCollects = 30
+
 func (b *buffer) setPaused(p bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if p && !b.paused {
+		// Fluent Bit pauses an input when a hand-over took it past its
+		// mem_buf_limit (or storage limit): hand over less from now on.
+		b.ceiling = max(b.lastTake/2, min(minBlock, b.limit))
+		b.grant, b.size = min(b.grant, b.ceiling), min(b.size, b.ceiling)
+		b.calm = 0
+	}
 	b.paused = p
 	if !p {
 		b.wake()

@@ -3,6 +3,7 @@ package capture
 import (
 	"cmp"
 	"context"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -46,36 +47,43 @@ func fill(t *testing.T, b *buffer, size, total int) bool {
 	return true
 }
 
-// TestBufferSizedToDemand: the block grows while records come faster than
-// collects take them, never past the limit, and shrinks when idle.
+// TestBufferSizedToDemand: a hand-over is at most twice the last one (at
+// least minBlock), never past the limit; the block follows the demand and
+// shrinks when idle.
 func TestBufferSizedToDemand(t *testing.T) {
 	const limit = 4 << 20
 	tests := []struct {
-		name     string
-		perTick  []int // bytes added before each collect
-		wantSize int   // size of the next block after the last collect
-		wantFull bool  // the last tick's records did not all fit
+		name      string
+		perTick   []int // bytes offered before each collect (1000-byte records)
+		wantTakes []int // bytes handed over at each collect
+		wantSize  int   // size of the next block after the last collect
+		wantFull  bool  // the last tick's records did not all fit
 	}{
-		{"idle stays small", []int{0, 0, 1000}, minBlock, false},
-		{"a quarter keeps the size", []int{minBlock / 3}, minBlock, false},
-		{"over half doubles", []int{minBlock * 3 / 4}, 2 * minBlock, false},
-		{"a burst grows within the tick", []int{3 << 20}, limit, false},
-		{"the limit holds", []int{8 << 20}, limit, true},
-		{"shrinks after the burst", []int{3 << 20, 0, 0, 0}, limit / 8, false},
-		{"never below minBlock", []int{0, 0, 0, 0, 0, 0, 0, 0}, minBlock, false},
+		{"idle stays small", []int{0, 0, 1000}, []int{0, 0, 1000}, minBlock, false},
+		{"a quarter keeps the size", []int{minBlock / 3}, []int{88000}, minBlock, false},
+		{"over half doubles, within twice the hand-over", []int{minBlock * 3 / 4}, []int{197000}, 2 * 197000, false},
+		{"a burst is handed over in doubling steps", []int{3 << 20, 3 << 20, 3 << 20, 3 << 20, 3 << 20},
+			[]int{262000, 524000, 1048000, 2096000, 3146000}, limit, false},
+		{"the limit holds", []int{8 << 20, 8 << 20, 8 << 20, 8 << 20, 8 << 20, 8 << 20},
+			[]int{262000, 524000, 1048000, 2096000, 4192000, 4194000}, limit, true},
+		{"shrinks after the burst", []int{3 << 20, 3 << 20, 3 << 20, 3 << 20, 3 << 20, 0, 0, 0, 0},
+			[]int{262000, 524000, 1048000, 2096000, 3146000, 0, 0, 0, 0}, minBlock, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b, mem := newTestBuffer(t, limit)
 			full := false
+			var takes []int
 			for _, n := range tt.perTick {
 				full = !fill(t, b, 1000, n)
-				if d := b.take(); d != nil {
-					if len(d) > limit {
-						t.Fatalf("handed over %d bytes, limit %d", len(d), limit)
-					}
+				d := b.take()
+				takes = append(takes, len(d))
+				if d != nil {
 					mem.Free(d)
 				}
+			}
+			if !slices.Equal(takes, tt.wantTakes) {
+				t.Errorf("handed over %v, want %v", takes, tt.wantTakes)
 			}
 			if b.size != tt.wantSize {
 				t.Errorf("next block %d, want %d", b.size, tt.wantSize)
@@ -84,6 +92,43 @@ func TestBufferSizedToDemand(t *testing.T) {
 				t.Errorf("full %v, want %v", full, tt.wantFull)
 			}
 		})
+	}
+}
+
+// TestBufferPauseLowersTheCeiling: Fluent Bit pauses the input when a
+// hand-over took it past its mem_buf_limit. From then on a hand-over is at
+// most half of that one, until calmCollects collects without a pause double
+// the ceiling back.
+func TestBufferPauseLowersTheCeiling(t *testing.T) {
+	b, mem := newTestBuffer(t, 64<<20)
+	collect := func() int {
+		fill(t, b, 1000, 64<<20)
+		d := b.take()
+		mem.Free(d)
+		return len(d)
+	}
+	for _, want := range []int{262000, 524000, 1048000, 2096000} {
+		if got := collect(); got != want {
+			t.Fatalf("ramp: handed over %d, want %d", got, want)
+		}
+	}
+	b.setPaused(true) // the 2 MB hand-over went past the limit
+	b.setPaused(false)
+	for i := range calmCollects - 1 {
+		if got := collect(); got != 1048000 {
+			t.Fatalf("collect %d after the pause: handed over %d, want at most half the hand-over before it (1048000)", i, got)
+		}
+	}
+	if got := collect(); got != 1048000 {
+		t.Fatalf("the calm collect handed over %d, want 1048000", got)
+	}
+	if got := collect(); got != 2096000 {
+		t.Fatalf("after %d calm collects: handed over %d, want the ceiling doubled back (2096000)", calmCollects, got)
+	}
+	b.setPaused(true)
+	b.setPaused(false)
+	if got := collect(); got != 1048000 {
+		t.Fatalf("after a second pause: handed over %d, want 1048000", got)
 	}
 }
 

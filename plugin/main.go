@@ -216,13 +216,13 @@ func FLBPluginInputCallback(data *unsafe.Pointer, size *C.size_t) C.int {
 
 //export FLBPluginInputCleanupCallbackCtx
 func FLBPluginInputCleanupCallbackCtx(ctx, data unsafe.Pointer) C.int {
-	C.free(data)
+	freeBlock(data)
 	return C.FLB_OK
 }
 
 //export FLBPluginInputCleanupCallback
 func FLBPluginInputCleanupCallback(data unsafe.Pointer) C.int {
-	C.free(data)
+	freeBlock(data)
 	return C.FLB_OK
 }
 

@@ -1,7 +1,42 @@
 package main
 
 /*
-#include <stdlib.h>
+#define _GNU_SOURCE
+#include <stddef.h>
+#include <sys/mman.h>
+
+// A block is its own mapping, with its length in a header before the
+// bytes: freeing it gives the memory back to the system at once, whatever
+// malloc's heuristics. Freed malloc chunks of several MiB would raise
+// glibc's mmap threshold for the whole process (Fluent Bit's chunks
+// included), and what is freed below it stays in the heap.
+#define BLOCK_HEADER 16
+
+static void *block_alloc(size_t n) {
+	size_t len = n + BLOCK_HEADER;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		return NULL;
+	}
+	*(size_t *)p = len;
+	return p + BLOCK_HEADER;
+}
+
+static void *block_grow(void *b, size_t n) {
+	char *base = (char *)b - BLOCK_HEADER;
+	size_t len = n + BLOCK_HEADER;
+	char *p = mremap(base, *(size_t *)base, len, MREMAP_MAYMOVE);
+	if (p == MAP_FAILED) {
+		return NULL;
+	}
+	*(size_t *)p = len;
+	return p + BLOCK_HEADER;
+}
+
+static void block_free(void *b) {
+	char *base = (char *)b - BLOCK_HEADER;
+	munmap(base, *(size_t *)base);
+}
 */
 import "C"
 
@@ -15,11 +50,11 @@ import (
 
 // cMemory gives the engines C memory to encode records into, so the block a
 // collect hands to Fluent Bit is the one the records were written to: no
-// copy, and the cleanup callback frees it with free().
+// copy, and the cleanup callback frees it (freeBlock).
 type cMemory struct{}
 
 func (cMemory) Alloc(n int) []byte {
-	p := C.malloc(C.size_t(n))
+	p := C.block_alloc(C.size_t(n))
 	if p == nil {
 		panic("docker_logs: out of memory")
 	}
@@ -28,14 +63,17 @@ func (cMemory) Alloc(n int) []byte {
 
 func (cMemory) Grow(b []byte, n int) []byte {
 	l := len(b)
-	p := C.realloc(unsafe.Pointer(unsafe.SliceData(b[:cap(b)])), C.size_t(n))
+	p := C.block_grow(unsafe.Pointer(unsafe.SliceData(b[:cap(b)])), C.size_t(n))
 	if p == nil {
 		panic("docker_logs: out of memory")
 	}
 	return unsafe.Slice((*byte)(p), n)[:l]
 }
 
-func (cMemory) Free(b []byte) { C.free(unsafe.Pointer(unsafe.SliceData(b[:cap(b)]))) }
+func (cMemory) Free(b []byte) { freeBlock(unsafe.Pointer(unsafe.SliceData(b[:cap(b)]))) }
+
+// freeBlock gives back a block handed to Fluent Bit.
+func freeBlock(p unsafe.Pointer) { C.block_free(p) }
 
 // gcPercent is the plugin's GOGC. Records live in C memory, so the Go heap
 // holds little besides the streams' state (about 25 KiB per followed

@@ -83,7 +83,7 @@ func Parse(get Getter, defaultInstanceName string) (Config, error) {
 		LabelKeys:     p.list("label_keys"),
 
 		MaxLineSize:   p.size("max_line_size", 1<<20, 1024),
-		BufferMaxSize: p.size("buffer_max_size", 96<<20, 64<<10),
+		BufferMaxSize: p.size("buffer_max_size", 12<<20, 64<<10),
 
 		DB:              p.db("db"),
 		DBFlushInterval: p.duration("db.flush_interval", 5*time.Second),

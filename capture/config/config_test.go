@@ -42,7 +42,7 @@ func TestParseDefaults(t *testing.T) {
 		ExcludeSelf:            true,
 		ReadFromHead:           false,
 		MaxLineSize:            1 << 20,
-		BufferMaxSize:          96 << 20,
+		BufferMaxSize:          12 << 20,
 		DBFlushInterval:        5 * time.Second,
 		MetricsListen:          "127.0.0.1:2021",
 		MetricsContainerLabels: true,

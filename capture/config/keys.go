@@ -47,7 +47,7 @@ var keys = []Key{
 	{"label_keys", TypeCList, "", "labels to add to records as labels; * adds all"},
 	{"details", TypeBool, "off", "add the attributes the daemon attaches to each line (--log-opt labels=, env=, env-regex=) as attrs"},
 	{"max_line_size", TypeSize, "1M", "longer lines are cut here and marked log_truncated"},
-	{"buffer_max_size", TypeSize, "96M", "records waiting for the next collect; streams stop reading when full"},
+	{"buffer_max_size", TypeSize, "12M", "records waiting for the next collect; streams stop reading when full"},
 	{"db", TypeStr, "", "checkpoint file of positions, to resume after a restart"},
 	{"db.flush_interval", TypeTime, "5s", "how often the checkpoint is written"},
 	{"metrics_listen", TypeStr, "127.0.0.1:2021", "address of /metrics and /healthz; off disables it"},
