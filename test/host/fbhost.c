@@ -16,6 +16,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
 #include <msgpack.h>
@@ -118,24 +119,50 @@ struct inst_cfg {
     int nprops;
     int log_level;              /* -L, or the instance's log_level property */
     int ring_capacity;          /* thread.ring_buffer.capacity, default 1024 */
+    int ring_window;            /* thread.ring_buffer.window (%), default 5 */
+    size_t mem_buf_limit;       /* 0: no limit */
 };
 
 enum cmd { CMD_NONE, CMD_PRERUN, CMD_PAUSE, CMD_RESUME, CMD_EXIT, CMD_TICK };
 
-/* CMD_PAUSE's argument: why Fluent Bit pauses the input. */
-enum { PAUSE_SHUTDOWN = 0, PAUSE_LIMIT = 1 };
+/* CMD_PAUSE's / CMD_RESUME's argument: why Fluent Bit pauses or resumes
+ * the input. PAUSE_LIMIT is a signalled pause (as over mem_buf_limit, held
+ * until SIGUSR2); PAUSE_MEM the host's own mem_buf_limit check. */
+enum { PAUSE_SHUTDOWN = 0, PAUSE_LIMIT = 1, PAUSE_MEM = 2 };
 
-/* FLB_INPUT_RING_BUFFER_CAPACITY, and append_to_ring_buffer's retries. */
+/* FLB_INPUT_RING_BUFFER_CAPACITY and _WINDOW (src/flb_input.c), and
+ * append_to_ring_buffer's retries (src/flb_input_chunk.c). */
 #define RING_CAPACITY_DEFAULT 1024
+#define RING_WINDOW_DEFAULT   5
 #define RING_RETRIES          10
 #define RING_RETRY_US         100000
+/* flb_engine_start: the ring buffer collector runs every 250 ms
+ * (FLB_DEV_RB_MS unset). */
+#define RING_COLLECT_MS       250
 
-/* One collected buffer waiting in an instance's ring buffer. */
+/* include/fluent-bit/flb_input_chunk.h: a new chunk opens with 256 KB and
+ * is locked (no more appends) once its content passes 2,048,000 bytes;
+ * lib/chunkio cio_memfs_write grows it by 8 pages at a time. */
+#define CHUNK_SIZE_HINT       262144
+#define CHUNK_MAX_SIZE        2048000
+#define CHUNK_REALLOC_PAGES   8
+
+/* One collected buffer in an instance's ring buffer (struct input_chunk_raw):
+ * Fluent Bit's copy of the hand-over, until the engine appends it to a chunk. */
 struct held {
     char *json;                 /* its records as JSON lines (NULL with -q) */
     size_t json_len;
     long records;
     size_t bytes;
+    char *raw;                  /* the copy of the hand-over */
+    int pending;                /* records not printed/counted yet */
+};
+
+/* One memory chunk (lib/chunkio cio_memfs): the appended hand-overs. */
+struct chunk {
+    char *buf;
+    size_t len, size;
+    struct chunk *next;
 };
 
 struct gen;
@@ -163,13 +190,29 @@ struct inst {
     int in_tick;                /* collect callback + output running */
     struct timespec next_tick;  /* CLOCK_MONOTONIC */
 
+    /* mem_buf_limit pauses/resumes asked by the engine (main thread),
+     * run on the instance's thread like flb_input_thread_instance_pause:
+     * the engine does not wait. They alternate pause, resume, ...; mem_req
+     * counts those asked, mem_done those run (protected by mu). */
+    unsigned mem_req, mem_done;
+
     int paused;                 /* only touched on the instance's thread */
-    /* Over its limit (mem_buf_status paused): the main thread does not
-     * drain its ring buffer, so what it collects is held there. Only
-     * touched on the instance's thread. */
-    int limit_paused;
+
+    /* The ring buffer: filled on the instance's thread, drained by the
+     * engine (main thread) into chunks. Over its limit (mem_buf_status
+     * paused) the engine does not drain it, so what the input still
+     * collects is held there. Protected by ring_mu. */
+    pthread_mutex_t ring_mu;
+    int sig_hold;               /* signalled pause (SIGUSR1 .. SIGUSR2) */
+    int mem_hold;               /* over mem_buf_limit until a flush */
     struct held *ring;
-    int ring_len;
+    int ring_head, ring_len;
+    int ring_signalled;         /* flush_pending: woke the engine already */
+
+    /* Chunks: only touched on the main thread (the engine). */
+    struct chunk *chunks, *chunks_tail;
+    struct chunk *cur;          /* the chunk still open for appends */
+    size_t chunk_bytes;         /* mem_chunks_size */
 };
 
 /* One registration of the .so: the first load, then one per hot reload. */
@@ -194,7 +237,8 @@ static struct {
     int legacy;
     int pause_only;             /* -P N, -1 = all instances */
     int shutdown_pause;         /* -S */
-} opt = { NULL, 1000, NULL, LVL_INFO, 0, 0, 0, 0, -1, 0 };
+    double flush;               /* -f: the service's flush, seconds */
+} opt = { NULL, 1000, NULL, LVL_INFO, 0, 0, 0, 0, -1, 0, 1.0 };
 
 static struct inst_cfg *cfgs;
 static int ncfg;
@@ -204,6 +248,10 @@ static pthread_mutex_t g_out_mu = PTHREAD_MUTEX_INITIALIZER;   /* output + count
 static pthread_mutex_t g_init_mu = PTHREAD_MUTEX_INITIALIZER;  /* FLBPluginInit */
 static unsigned long long g_records, g_bytes, g_ticks;
 static unsigned long long g_ring_dropped;                        /* records */
+/* Peak chunk bytes per -i, across reloads (main thread only). */
+static size_t *g_peak_chunk_bytes;
+/* When the engine's flush timer was armed (re-armed by a reload). */
+static struct timespec g_flush_origin;
 /* log_print calls from threads that are not Fluent Bit's (see api_log_print) */
 static unsigned long long g_foreign_logs;
 /* Set on the instance threads: Fluent Bit's flb_worker_get() is non-NULL. */
@@ -215,8 +263,10 @@ static const int g_signals[] = { SIGUSR1, SIGUSR2, SIGHUP, SIGTERM, SIGINT };
 #define NSIGNALS ((int) (sizeof(g_signals) / sizeof(g_signals[0])))
 static int g_sig_warned[NSIGNALS];
 
-/* Byte written to the self-pipe when -m is reached (signal numbers are > 0). */
+/* Bytes written to the self-pipe when -m is reached, and when a ring buffer
+ * fills past its window (signal numbers are > 0 and < 128). */
 #define PIPE_MAX_RECORDS 0
+#define PIPE_RING        255
 
 /* ------------------------------------------------------------------------
  * stderr helpers: each line goes out in one write() so lines from several
@@ -921,73 +971,153 @@ static int emit(const char *json, size_t json_len, long n, size_t bytes)
     return reached;
 }
 
-/* A buffer collected while the input is over its limit waits in its ring
- * buffer (append_to_ring_buffer); when the ring is full, Fluent Bit retries
- * for a second and then drops it, though the plugin counts it handed over. */
-static void ring_hold(struct inst *in, struct sbuf *out, long n, size_t bytes)
+/* Over its limit (flb_input_buf_paused): the engine leaves its ring alone. */
+static int ring_held(const struct inst *in)
 {
-    struct held *h;
+    return in->sig_hold || in->mem_hold;
+}
 
-    if (in->ring_len >= in->cfg->ring_capacity) {
-        usleep(RING_RETRIES * RING_RETRY_US);
-        hlog(LVL_ERROR, "[input:%s:%s] could not enqueue records into the ring buffer",
-             in->gen->def->name, in->name);
-        pthread_mutex_lock(&g_out_mu);
-        g_ring_dropped += (unsigned long long) n;
-        pthread_mutex_unlock(&g_out_mu);
-        free(out->p);
-        return;
+/* Prints/counts what waits unprinted in the ring, oldest first (ring_mu
+ * held); *count gets how many buffers. Returns 1 when -m was just reached. */
+static int ring_emit_pending(struct inst *in, int *count)
+{
+    int i, n = 0, reached = 0;
+
+    for (i = 0; i < in->ring_len; i++) {
+        struct held *h = &in->ring[(in->ring_head + i) % in->cfg->ring_capacity];
+        if (!h->pending) {
+            continue;
+        }
+        reached |= emit(h->json, h->json_len, h->records, h->bytes);
+        free(h->json);
+        h->json = NULL;
+        h->pending = 0;
+        n++;
+    }
+    *count = n;
+    return reached;
+}
+
+/* append_to_ring_buffer: Fluent Bit copies the hand-over (malloc + memcpy
+ * on the input's thread) into its ring buffer; when the ring is full it
+ * retries 10 x 100 ms, then drops it, though the plugin counts it handed
+ * over. While the input is not held, its records are printed at once (the
+ * host counts them at the hand-over), unless older ones still wait. The
+ * copy itself waits for the engine's ring buffer collector. */
+static int ring_push(struct inst *in, struct sbuf *out, long n, const void *data,
+                     size_t len)
+{
+    int cap = in->cfg->ring_capacity;
+    int retries = 0, reached = 0, signal_engine, i, count;
+    struct held *h;
+    char *raw;
+
+    raw = malloc(len);
+    if (!raw) {
+        hostmsg("host: out of memory");
+        _exit(EXIT_USAGE);
+    }
+    memcpy(raw, data, len);
+
+    pthread_mutex_lock(&in->ring_mu);
+    while (in->ring_len >= cap) {
+        pthread_mutex_unlock(&in->ring_mu);
+        if (retries++ >= RING_RETRIES) {
+            hlog(LVL_ERROR, "[input:%s:%s] could not enqueue records into the ring buffer",
+                 in->gen->def->name, in->name);
+            pthread_mutex_lock(&g_out_mu);
+            g_ring_dropped += (unsigned long long) n;
+            pthread_mutex_unlock(&g_out_mu);
+            free(out->p);
+            free(raw);
+            return 0;
+        }
+        usleep(RING_RETRY_US);
+        pthread_mutex_lock(&in->ring_mu);
     }
     if (!in->ring) {
-        in->ring = xcalloc((size_t) in->cfg->ring_capacity, sizeof(*in->ring));
+        in->ring = xcalloc((size_t) cap, sizeof(*in->ring));
     }
-    h = &in->ring[in->ring_len++];
+    h = &in->ring[(in->ring_head + in->ring_len++) % cap];
     h->json = out->p;
     h->json_len = out->len;
     h->records = n;
-    h->bytes = bytes;
+    h->bytes = len;
+    h->raw = raw;
+    h->pending = 1;
+    if (!ring_held(in)) {
+        for (i = 0; i < in->ring_len - 1; i++) {
+            if (in->ring[(in->ring_head + i) % cap].pending) {
+                break;
+            }
+        }
+        if (i == in->ring_len - 1) {    /* nothing older waits unprinted */
+            reached = ring_emit_pending(in, &count);
+        }
+    }
+    /* flb_ring_buffer_write: past the window (a percentage of the ring's
+     * bytes, 8 per entry) the engine is woken to collect at once. */
+    signal_engine = !in->ring_signalled &&
+                    (size_t) in->ring_len * sizeof(void *) >=
+                    (size_t) cap * sizeof(void *) * (size_t) in->cfg->ring_window / 100;
+    if (signal_engine) {
+        in->ring_signalled = 1;
+    }
+    pthread_mutex_unlock(&in->ring_mu);
+    if (signal_engine) {
+        notify_main(PIPE_RING);
+    }
+    return reached;
 }
 
-/* Resumed: the main thread drains the ring (flb_input_chunk_ring_buffer_collector). */
-static void ring_drain(struct inst *in)
+/* Resumed: the engine drains the ring again (flb_input_chunk_ring_buffer_collector);
+ * the held records are printed now, in order. */
+static void ring_release(struct inst *in)
 {
-    int i, reached = 0;
+    int reached, count;
 
-    for (i = 0; i < in->ring_len; i++) {
-        reached |= emit(in->ring[i].json, in->ring[i].json_len, in->ring[i].records,
-                        in->ring[i].bytes);
-        free(in->ring[i].json);
+    pthread_mutex_lock(&in->ring_mu);
+    reached = ring_emit_pending(in, &count);
+    pthread_mutex_unlock(&in->ring_mu);
+    if (count) {
+        hlog(LVL_DEBUG, "[host] %s: %d buffers released from the ring buffer", in->name,
+             count);
     }
-    if (in->ring_len) {
-        hlog(LVL_DEBUG, "[host] %s: %d buffers drained from the ring buffer", in->name,
-             in->ring_len);
-    }
-    in->ring_len = 0;
     if (reached) {
         notify_main(PIPE_MAX_RECORDS);
     }
 }
 
-/* At exit, what still waits in the ring is destroyed with the instance. */
+/* At exit, what still waits in the ring is destroyed with the instance
+ * (flb_input_chunk_ring_buffer_cleanup); only what was never printed is
+ * lost. */
 static void ring_discard(struct inst *in)
 {
     long n = 0;
-    int i;
+    int i, held = 0;
 
+    pthread_mutex_lock(&in->ring_mu);
     for (i = 0; i < in->ring_len; i++) {
-        n += in->ring[i].records;
-        free(in->ring[i].json);
+        struct held *h = &in->ring[(in->ring_head + i) % in->cfg->ring_capacity];
+        if (h->pending) {
+            n += h->records;
+            held++;
+        }
+        free(h->json);
+        free(h->raw);
     }
-    if (in->ring_len) {
+    if (held) {
         hostmsg("host: %s: %d buffers (%ld records) left in the ring buffer at exit, "
-                "discarded", in->name, in->ring_len, n);
+                "discarded", in->name, held, n);
         pthread_mutex_lock(&g_out_mu);
         g_ring_dropped += (unsigned long long) n;
         pthread_mutex_unlock(&g_out_mu);
     }
+    in->ring_head = 0;
     in->ring_len = 0;
     free(in->ring);
     in->ring = NULL;
+    pthread_mutex_unlock(&in->ring_mu);
 }
 
 /* One run of the collector (flb_proxy_input_cb_collect). */
@@ -1036,14 +1166,9 @@ static void do_tick(struct inst *in)
         fatal_invalid(in, why);
     }
 
-    int reached = 0;
-    if (in->limit_paused) {
-        ring_hold(in, &out, n, len);
-    }
-    else {
-        reached = emit(out.p, out.len, n, len);
-        free(out.p);
-    }
+    /* flb_input_log_append: a threaded input's hand-over is copied into
+     * its ring buffer, then the plugin's buffer is cleaned up. */
+    int reached = ring_push(in, &out, n, data, len);
 
     /* Cleanup after the append, as the proxy does. */
     if (pl->cb_cleanup_ctx) {
@@ -1137,7 +1262,9 @@ static void run_cmd(struct inst *in, enum cmd cmd, int arg)
 
     case CMD_PAUSE:
         if (arg == PAUSE_LIMIT) {
-            in->limit_paused = 1;       /* set by the main thread before it signals */
+            pthread_mutex_lock(&in->ring_mu);
+            in->sig_hold = 1;
+            pthread_mutex_unlock(&in->ring_mu);
         }
         if (in->paused) {               /* Fluent Bit pauses once per overlimit */
             hlog(LVL_DEBUG, "[host] %s: already paused", in->name);
@@ -1158,7 +1285,21 @@ static void run_cmd(struct inst *in, enum cmd cmd, int arg)
         }
         break;
 
-    case CMD_RESUME:
+    case CMD_RESUME: {
+        int held;
+
+        /* flb_input_chunk_set_limits resumes only once no limit holds it. */
+        pthread_mutex_lock(&in->ring_mu);
+        if (arg == PAUSE_LIMIT) {
+            in->sig_hold = 0;
+        }
+        held = ring_held(in);
+        pthread_mutex_unlock(&in->ring_mu);
+        if (held) {
+            hlog(LVL_DEBUG, "[host] %s: still over a limit, not resumed", in->name);
+            break;
+        }
+        ring_release(in);
         if (!in->paused) {
             hlog(LVL_DEBUG, "[host] %s: not paused", in->name);
             break;
@@ -1169,14 +1310,13 @@ static void run_cmd(struct inst *in, enum cmd cmd, int arg)
             fv();
         }
         in->paused = 0;
-        in->limit_paused = 0;
-        ring_drain(in);
         if (g->last_init) {
             hlog(LVL_DEBUG, "[host] %s: collector of %s restarted", in->name,
                  g->last_init->name);
             collector_set(g->last_init, 1);
         }
         break;
+    }
 
     case CMD_TICK:
         do_tick(in);
@@ -1235,11 +1375,12 @@ static void *inst_thread(void *arg)
     for (;;) {
         enum cmd cmd;
         int carg;
+        unsigned mem;
 
         pthread_mutex_lock(&in->mu);
         for (;;) {
             struct timespec now;
-            if (in->cmd != CMD_NONE) {
+            if (in->cmd != CMD_NONE || in->mem_req != in->mem_done) {
                 break;
             }
             if (in->ticking && in->coll_active) {
@@ -1255,6 +1396,16 @@ static void *inst_thread(void *arg)
         }
         cmd = in->cmd;
         carg = in->cmd_arg;
+        mem = in->mem_done;
+        if (cmd == CMD_NONE && in->mem_req != mem) {
+            /* The engine's mem_buf_limit pause or resume, in the order asked. */
+            pthread_mutex_unlock(&in->mu);
+            run_cmd(in, mem % 2 == 0 ? CMD_PAUSE : CMD_RESUME, PAUSE_MEM);
+            pthread_mutex_lock(&in->mu);
+            in->mem_done = mem + 1;
+            pthread_mutex_unlock(&in->mu);
+            continue;
+        }
         if (cmd == CMD_NONE) {
             in->in_tick = 1;
         }
@@ -1302,6 +1453,167 @@ static void post_cmd(struct inst *in, enum cmd cmd, int arg)
         pthread_cond_wait(&in->done, &in->mu);
     }
     pthread_mutex_unlock(&in->mu);
+}
+
+/* ------------------------------------------------------------------------
+ * The engine (Fluent Bit's main thread, here the host's): moves ring
+ * buffer copies into memory chunks, checks mem_buf_limit, and releases the
+ * chunks at each flush, as the null output does right after its flush.
+ * ------------------------------------------------------------------------ */
+
+/* Asks the instance's thread for the next mem_buf_limit pause or resume
+ * (flb_input_pause/flb_input_resume of a threaded input: a message to its
+ * thread, not waited for). */
+static void mem_request(struct inst *in)
+{
+    pthread_mutex_lock(&in->mu);
+    in->mem_req++;
+    pthread_cond_signal(&in->wake);
+    pthread_mutex_unlock(&in->mu);
+}
+
+/* input_chunk_get + cio_memfs_write: appends to the open chunk, or to a new
+ * one of 256 KB; grows it 8 pages at a time; locks it past 2,048,000 bytes
+ * so the next append opens a new chunk. */
+static void chunk_append(struct inst *in, const char *buf, size_t len)
+{
+    static size_t step;
+    struct chunk *c = in->cur;
+
+    if (!step) {
+        step = (size_t) sysconf(_SC_PAGESIZE) * CHUNK_REALLOC_PAGES;
+    }
+    if (!c) {
+        c = xcalloc(1, sizeof(*c));
+        c->buf = malloc(CHUNK_SIZE_HINT);
+        if (!c->buf) {
+            hostmsg("host: out of memory");
+            _exit(EXIT_USAGE);
+        }
+        c->size = CHUNK_SIZE_HINT;
+        if (in->chunks_tail) {
+            in->chunks_tail->next = c;
+        }
+        else {
+            in->chunks = c;
+        }
+        in->chunks_tail = c;
+        in->cur = c;
+    }
+    if (c->size - c->len < len) {
+        size_t size = c->size + step;
+        char *p;
+        while (size < c->len + len) {
+            size += step;
+        }
+        p = realloc(c->buf, size);
+        if (!p) {
+            hostmsg("host: out of memory");
+            _exit(EXIT_USAGE);
+        }
+        c->buf = p;
+        c->size = size;
+    }
+    memcpy(c->buf + c->len, buf, len);
+    c->len += len;
+    in->chunk_bytes += len;
+    if (c->len > CHUNK_MAX_SIZE) {
+        in->cur = NULL;
+    }
+    if (in->chunk_bytes > g_peak_chunk_bytes[in->index]) {
+        g_peak_chunk_bytes[in->index] = in->chunk_bytes;
+    }
+}
+
+/* Destroys every chunk of the instance (flb_input_chunk_destroy). */
+static void chunks_free(struct inst *in)
+{
+    struct chunk *c, *next;
+
+    for (c = in->chunks; c; c = next) {
+        next = c->next;
+        free(c->buf);
+        free(c);
+    }
+    in->chunks = in->chunks_tail = in->cur = NULL;
+    in->chunk_bytes = 0;
+}
+
+/* flb_input_chunk_ring_buffer_collector: every 250 ms, or when a ring
+ * passes its window, each input's ring is drained into its chunks, unless
+ * the input is paused over a limit; flb_input_chunk_protect checks
+ * mem_buf_limit after each append (so one hand-over may go far past it). */
+static void engine_collect(struct gen *g)
+{
+    int i, reached = 0;
+
+    for (i = 0; i < g->ninst; i++) {
+        struct inst *in = &g->insts[i];
+        size_t limit = in->cfg->mem_buf_limit;
+
+        for (;;) {
+            struct held h;
+
+            pthread_mutex_lock(&in->ring_mu);
+            if (ring_held(in) || in->ring_len == 0) {
+                in->ring_signalled = 0;     /* flb_ring_buffer_mark_flushed */
+                pthread_mutex_unlock(&in->ring_mu);
+                break;
+            }
+            h = in->ring[in->ring_head];
+            in->ring_head = (in->ring_head + 1) % in->cfg->ring_capacity;
+            in->ring_len--;
+            if (h.pending) {            /* held until now: counted at its append */
+                reached |= emit(h.json, h.json_len, h.records, h.bytes);
+                free(h.json);
+            }
+            pthread_mutex_unlock(&in->ring_mu);
+
+            chunk_append(in, h.raw, h.bytes);
+            free(h.raw);                /* destroy_chunk_raw */
+
+            if (limit > 0 && in->chunk_bytes >= limit) {
+                hlog(LVL_WARN, "[input] %s paused (mem buf overlimit - event of size %zuB "
+                     "exceeded limit %zu to %zuB)", in->name, h.bytes, limit,
+                     in->chunk_bytes);
+                pthread_mutex_lock(&in->ring_mu);
+                in->mem_hold = 1;
+                pthread_mutex_unlock(&in->ring_mu);
+                mem_request(in);
+            }
+        }
+    }
+    if (reached) {
+        notify_main(PIPE_MAX_RECORDS);
+    }
+}
+
+/* flb_engine_flush every `flush` seconds: with the null output every chunk
+ * is flushed and destroyed at once; flb_task_destroy then calls
+ * flb_input_chunk_set_limits, which resumes an input that is below its
+ * mem_buf_limit again. */
+static void engine_flush(struct gen *g)
+{
+    int i;
+
+    for (i = 0; i < g->ninst; i++) {
+        struct inst *in = &g->insts[i];
+        int resume;
+
+        if (in->chunks) {
+            hlog(LVL_TRACE, "[host] %s: flush of %zu chunk bytes", in->name, in->chunk_bytes);
+        }
+        chunks_free(in);
+        pthread_mutex_lock(&in->ring_mu);
+        resume = in->mem_hold;
+        in->mem_hold = 0;
+        pthread_mutex_unlock(&in->ring_mu);
+        if (resume) {
+            hlog(LVL_INFO, "[input] %s resume (mem buf overlimit - buf size %zuB now "
+                 "below limit %zuB)", in->name, in->chunk_bytes, in->cfg->mem_buf_limit);
+            mem_request(in);
+        }
+    }
 }
 
 /* ------------------------------------------------------------------------
@@ -1640,7 +1952,9 @@ static void free_gen(struct gen *g)
     if (g->insts) {
         for (i = 0; i < ncfg; i++) {
             free(g->insts[i].ctx);
+            chunks_free(&g->insts[i]);
             pthread_mutex_destroy(&g->insts[i].mu);
+            pthread_mutex_destroy(&g->insts[i].ring_mu);
             pthread_cond_destroy(&g->insts[i].wake);
             pthread_cond_destroy(&g->insts[i].done);
         }
@@ -1676,6 +1990,7 @@ static int start_instances(struct gen *g, int hot)
             snprintf(in->name, sizeof(in->name), "%s.%d", g->def->name, i);
         }
         pthread_mutex_init(&in->mu, NULL);
+        pthread_mutex_init(&in->ring_mu, NULL);
         pthread_cond_init(&in->wake, &ca);
         pthread_cond_init(&in->done, &ca);
         in->ctx = xcalloc(1, sizeof(*in->ctx));
@@ -1711,6 +2026,9 @@ static int start_instances(struct gen *g, int hot)
         }
         g->ninst = i + 1;
     }
+    /* flb_engine_start arms the flush timer before it starts the
+     * collectors: each flush comes just before a collect. */
+    mono_now(&g_flush_origin);
     for (i = 0; i < g->ninst; i++) {
         post_cmd(&g->insts[i], CMD_PRERUN, hot);
     }
@@ -1738,6 +2056,7 @@ static void stop_instances(struct gen *g, int hot)
     }
     for (i = 0; i < g->ninst; i++) {
         pthread_join(g->insts[i].tid, NULL);
+        chunks_free(&g->insts[i]);      /* destroyed with the instance */
     }
     unreg = (void (*)(struct flb_plugin_proxy_def *)) sym(g->dso, "FLBPluginUnregister");
     if (unreg) {
@@ -1765,11 +2084,22 @@ static void pause_resume(struct gen *g, int pause)
 
 static void print_counters(void)
 {
+    int i;
+
     pthread_mutex_lock(&g_out_mu);
     hlog(LVL_DEBUG, "[host] ticks with data: %llu", g_ticks);
     hostmsg("host: records=%llu bytes=%llu", g_records, g_bytes);
     hostmsg("host: records dropped from ring buffers=%llu", g_ring_dropped);
     pthread_mutex_unlock(&g_out_mu);
+    for (i = 0; i < ncfg; i++) {
+        if (cfgs[i].mem_buf_limit) {
+            hostmsg("host: peak chunk bytes=%zu (instance %d, mem_buf_limit=%zu)",
+                    g_peak_chunk_bytes[i], i, cfgs[i].mem_buf_limit);
+        }
+        else {
+            hostmsg("host: peak chunk bytes=%zu (instance %d)", g_peak_chunk_bytes[i], i);
+        }
+    }
     hostmsg("host: log_print calls outside Fluent Bit's threads=%llu",
             __atomic_load_n(&g_foreign_logs, __ATOMIC_RELAXED));
 }
@@ -1865,11 +2195,14 @@ static void check_signal_handlers(void)
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: fbhost -e PATH.so [-T tick_ms] [-o FILE] [-L level] [-q] [-m N]\n"
-        "              [-d SECONDS] [-n] [-P N] [-S]\n"
+        "usage: fbhost -e PATH.so [-T tick_ms] [-f SECONDS] [-o FILE] [-L level] [-q]\n"
+        "              [-m N] [-d SECONDS] [-n] [-P N] [-S]\n"
         "              [-i [NAME]] [-p key=value ...] [-i [NAME] -p ... ...]\n"
         "  -e PATH   Go input plugin (.so) to load\n"
         "  -T MS     collect interval in ms (default 1000, Fluent Bit's fixed 1 s)\n"
+        "  -f S      flush interval in seconds (default 1, Fluent Bit's -f): each\n"
+        "            hand-over is copied into the instance's memory chunks, kept\n"
+        "            until the next flush (as with the null output)\n"
         "  -o FILE   write records there instead of stdout\n"
         "  -L LEVEL  off|error|warn|info|debug|trace for input_log_check and host\n"
         "            diagnostics (default info)\n"
@@ -1882,12 +2215,15 @@ static void usage(FILE *f)
         "            (Fluent Bit's flb_engine_shutdown does; off by default)\n"
         "  -i [NAME] start a new instance; the -p that follow belong to it\n"
         "  -p K=V    property of the current instance (value may be empty);\n"
-        "            log_level and thread.ring_buffer.capacity are the host's\n"
+        "            log_level, mem_buf_limit and thread.ring_buffer.capacity and\n"
+        "            .window are the host's: over mem_buf_limit (checked after\n"
+        "            each append) the input is paused until a flush\n"
         "  -h        after -i: print the plugin's keys (its config map) and exit\n"
         "signals: USR1 pause (as over mem_buf_limit: what the paused input\n"
         "         still collects waits in its ring buffer, dropped when full),\n"
         "         USR2 resume, HUP hot reload, TERM/INT exit\n"
-        "exit: 0 ok, 1 init failed, 2 usage/load error, 3 invalid record\n");
+        "exit: 0 ok, 1 init failed, 2 usage/load error, 3 invalid record;\n"
+        "      at exit it prints each instance's peak chunk bytes\n");
 }
 
 static int parse_level(const char *s)
@@ -1920,6 +2256,43 @@ static int parse_long(const char *s, long long min, long long *out)
     return 0;
 }
 
+/* flb_utils_size_to_bytes: decimal K, M, G (optionally followed by B);
+ * "false" is 0; -1 when it cannot be read. */
+static long long size_to_bytes(const char *s)
+{
+    size_t len = strlen(s), plen = 0, i;
+    double val = atof(s);
+    char u[3] = { 0 };
+
+    if (strcasecmp(s, "false") == 0) {
+        return 0;
+    }
+    if (len == 0) {
+        return -1;
+    }
+    for (i = len - 1; i > 0 && !(s[i] >= '0' && s[i] <= '9'); i--) {
+        plen++;
+    }
+    if (plen == 0) {
+        return (long long) val;
+    }
+    if (plen > 2) {
+        return -1;
+    }
+    for (i = 0; i < plen; i++) {
+        u[i] = (char) toupper((unsigned char) s[len - plen + i]);
+    }
+    if (plen == 2 && u[1] != 'B') {
+        return -1;
+    }
+    switch (u[0]) {
+    case 'K': return val >= 9e15 ? -1 : (long long) (val * 1e3);
+    case 'M': return val >= 9e12 ? -1 : (long long) (val * 1e6);
+    case 'G': return val >= 9e9 ? -1 : (long long) (val * 1e9);
+    default: return -1;
+    }
+}
+
 static struct inst_cfg *new_cfg(const char *name)
 {
     struct inst_cfg *c;
@@ -1934,6 +2307,7 @@ static struct inst_cfg *new_cfg(const char *name)
     c->name = name;
     c->log_level = -1;
     c->ring_capacity = RING_CAPACITY_DEFAULT;
+    c->ring_window = RING_WINDOW_DEFAULT;
     return c;
 }
 
@@ -2009,6 +2383,14 @@ static void parse_args(int argc, char **argv)
         else if (strcmp(a, "-n") == 0) {
             opt.legacy = 1;
         }
+        else if (strcmp(a, "-f") == 0) {
+            char *end;
+            NEED_ARG();
+            opt.flush = strtod(argv[++i], &end);
+            if (end == argv[i] || *end || !(opt.flush > 0) || opt.flush > 86400) {
+                BAD("bad -f %s", argv[i]);
+            }
+        }
         else if (strcmp(a, "-S") == 0) {
             opt.shutdown_pause = 1;
         }
@@ -2063,8 +2445,9 @@ static void parse_args(int argc, char **argv)
     if (opt.pause_only >= ncfg) {
         BAD("-P %d: there are only %d instances", opt.pause_only, ncfg);
     }
-    /* log_level and thread.ring_buffer.capacity are Fluent Bit's own
-     * per-instance keys: the host uses them, the plugin never sees them. */
+    /* log_level, mem_buf_limit and thread.ring_buffer.* are Fluent Bit's
+     * own per-instance keys: the host uses them, the plugin never sees
+     * them. */
     for (i = 0; i < ncfg; i++) {
         cfgs[i].log_level = opt.log_level;
         for (j = 0; j < cfgs[i].nprops; j++) {
@@ -2082,8 +2465,24 @@ static void parse_args(int argc, char **argv)
                 }
                 cfgs[i].ring_capacity = (int) v;
             }
+            else if (strcasecmp(cfgs[i].props[j].key, "thread.ring_buffer.window") == 0) {
+                if (parse_long(cfgs[i].props[j].val, 1, &v) != 0 || v > 100) {
+                    BAD("instance %d: thread.ring_buffer.window must be between 1 and 100", i);
+                }
+                cfgs[i].ring_window = (int) v;
+            }
+            else if (strcasecmp(cfgs[i].props[j].key, "mem_buf_limit") == 0 &&
+                     cfgs[i].props[j].val[0]) {
+                /* flb_input_set_property: the last one wins */
+                long long lim = size_to_bytes(cfgs[i].props[j].val);
+                if (lim < 0) {
+                    BAD("instance %d: bad mem_buf_limit %s", i, cfgs[i].props[j].val);
+                }
+                cfgs[i].mem_buf_limit = (size_t) lim;
+            }
         }
     }
+    g_peak_chunk_bytes = xcalloc((size_t) ncfg, sizeof(*g_peak_chunk_bytes));
 #undef NEED_ARG
 #undef BAD
 }
@@ -2102,10 +2501,31 @@ static int exit_sequence(struct gen *g, int status)
     return status;
 }
 
+/* Milliseconds from now to t (rounded up), at most max. */
+static int ms_until(const struct timespec *t, const struct timespec *now, int max)
+{
+    long long ms = ((long long) (t->tv_sec - now->tv_sec) * 1000000000LL +
+                    (t->tv_nsec - now->tv_nsec) + 999999) / 1000000;
+
+    if (ms < 0) {
+        ms = 0;
+    }
+    return ms < max ? (int) ms : max;
+}
+
+/* A periodic timer's next expiry: on its grid, missed ones coalesced. */
+static void ts_advance(struct timespec *t, long ms, const struct timespec *now)
+{
+    do {
+        ts_add_ms(t, ms);
+    } while (!ts_before(now, t));
+}
+
 int main(int argc, char **argv)
 {
     struct gen *g;
-    struct timespec deadline;
+    struct timespec deadline, next_rb, next_flush;
+    long flush_ms;
     int reloads = 0;
 
     parse_args(argc, argv);
@@ -2140,17 +2560,37 @@ int main(int argc, char **argv)
     if (opt.duration > 0) {
         ts_add_ms(&deadline, (long) (opt.duration * 1000.0));
     }
+    /* The engine's timers: ring buffer collector and flush. */
+    flush_ms = (long) (opt.flush * 1000.0 + 0.5);
+    if (flush_ms < 1) {
+        flush_ms = 1;
+    }
+    mono_now(&next_rb);
+    ts_add_ms(&next_rb, RING_COLLECT_MS);
+    next_flush = g_flush_origin;
+    ts_add_ms(&next_flush, flush_ms);
 
     for (;;) {
         struct pollfd pfd = { g_pipe[0], POLLIN, 0 };
         unsigned char buf[64];
         int timeout = 500;              /* also re-checks the handlers */
+        struct timespec now;
         ssize_t n, k;
 
+        mono_now(&now);
+        if (!ts_before(&now, &next_rb)) {
+            engine_collect(g);
+            ts_advance(&next_rb, RING_COLLECT_MS, &now);
+        }
+        if (!ts_before(&now, &next_flush)) {
+            engine_flush(g);
+            ts_advance(&next_flush, flush_ms, &now);
+        }
+        timeout = ms_until(&next_rb, &now, timeout);
+        timeout = ms_until(&next_flush, &now, timeout);
+
         if (opt.duration > 0) {
-            struct timespec now;
             long long left;
-            mono_now(&now);
             left = (long long) (deadline.tv_sec - now.tv_sec) * 1000 +
                    (deadline.tv_nsec - now.tv_nsec) / 1000000;
             if (left <= 0) {
@@ -2175,6 +2615,9 @@ int main(int argc, char **argv)
             case PIPE_MAX_RECORDS:
                 hlog(LVL_DEBUG, "[host] -m %llu reached", opt.max_records);
                 return exit_sequence(g, EXIT_OK);
+            case PIPE_RING:
+                engine_collect(g);
+                break;
             case SIGUSR1:
                 pause_resume(g, 1);
                 hostmsg("host: pause");
@@ -2187,6 +2630,11 @@ int main(int argc, char **argv)
                 if (do_reload(&g, ++reloads) != 0) {
                     return exit_sequence(g, EXIT_INIT);
                 }
+                /* Fluent Bit's reload starts a new engine: new timers. */
+                mono_now(&next_rb);
+                ts_add_ms(&next_rb, RING_COLLECT_MS);
+                next_flush = g_flush_origin;
+                ts_add_ms(&next_flush, flush_ms);
                 check_signal_handlers();
                 break;
             case SIGTERM:
