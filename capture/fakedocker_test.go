@@ -49,13 +49,13 @@ type fakeEntry struct {
 }
 
 type fakeContainer struct {
-	id, name, image string
-	labels          map[string]string
-	tty             bool
-	running         bool
-	run             int // incremented by every start; a follow stream ends with its run
-	finished        time.Time
-	entries         []fakeEntry
+	id, name, image   string
+	labels            map[string]string
+	tty               bool
+	running           bool
+	run               int // incremented by every start; a follow stream ends with its run
+	created, finished time.Time
+	entries           []fakeEntry
 }
 
 type fakeDocker struct {
@@ -183,7 +183,7 @@ func (f *fakeDocker) create(id, name string, tty bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.containers[id] = &fakeContainer{
-		id: id, name: name, image: "img-" + name, tty: tty,
+		id: id, name: name, image: "img-" + name, tty: tty, created: f.daemonNow(),
 		labels: map[string]string{"app": name},
 	}
 	f.order = append(f.order, id)
@@ -362,6 +362,7 @@ func (f *fakeDocker) serveList(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, container.Summary{
 			ID: c.id, Names: []string{"/" + c.name}, Image: c.image, Labels: c.labels, State: state,
+			Created: c.created.Unix(), // whole seconds, as the daemon lists it
 		})
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -398,7 +399,7 @@ func (f *fakeDocker) serveInspect(w http.ResponseWriter, r *http.Request) {
 
 func inspectResponse(c fakeContainer) container.InspectResponse {
 	return container.InspectResponse{
-		ID: c.id, Name: "/" + c.name, State: &container.State{
+		ID: c.id, Name: "/" + c.name, Created: c.created.UTC().Format(time.RFC3339Nano), State: &container.State{
 			Running: c.running, StartedAt: fmt.Sprintf("run-%d", c.run),
 			FinishedAt: c.finished.UTC().Format(time.RFC3339Nano),
 		},

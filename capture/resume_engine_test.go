@@ -591,3 +591,32 @@ func TestEmptyRunRecordsItsStop(t *testing.T) {
 		t.Errorf("%d logs requests for a container that did not run while the plugin was down, want none", n-logsOfC)
 	}
 }
+
+// A container created in the second the positions were saved, stopped
+// all through that run and started while the plugin was down: the listing's
+// whole seconds cannot tell whether it existed then, the inspect's time
+// can. Only the lines of the run while the plugin was down arrive.
+func TestCreatedInTheSecondOfTheSave(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "positions.db")
+	f := newFakeDocker()
+	f.srv.Start()
+	a := cid(1)
+	f.create(a, "alpha", false)
+	f.start(a)
+	f.log(a, 1, "before the plugin")
+	f.stop(a)
+	h1 := newHarnessFor(t, f, map[string]string{"db": db})
+	h1.e.Start()
+	h1.ready()
+	h1.finish()
+
+	f.start(a)
+	f.log(a, 1, "while down")
+	f.stop(a)
+	h2 := newHarnessFor(t, f, map[string]string{"db": db})
+	h2.e.Start()
+	h2.expectLines(a, []string{"stdout:while down"}, 5*time.Second)
+	eventually(t, 5*time.Second, func() bool { return h2.metricValue("docker_logs_containers_watched") == 0 })
+	h2.finish()
+	compareLines(t, "alpha", h2.lines(a), []string{"stdout:while down"})
+}

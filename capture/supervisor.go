@@ -205,7 +205,7 @@ func (s *supervisor) list(ctx context.Context, f client.Filters) (map[string]boo
 	for _, c := range res.Items {
 		ids[c.ID] = true
 		if _, ok := s.positions[c.ID]; first && !ok {
-			if p, ok := s.initialPosition(c); ok {
+			if p, ok := s.initialPosition(ctx, c); ok {
 				s.positions[c.ID] = p
 			}
 		}
@@ -238,14 +238,14 @@ func (s *supervisor) list(ctx context.Context, f client.Filters) (map[string]boo
 //     were saved (lines it wrote while the plugin was down are new).
 //   - Otherwise: a running container from now, and a stopped one from when
 //     the plugin started (its next run's lines are all new).
-func (s *supervisor) initialPosition(c container.Summary) (Position, bool) {
+func (s *supervisor) initialPosition(ctx context.Context, c container.Summary) (Position, bool) {
 	e := s.e
 	switch {
 	case e.cfg.ReadFromHead:
 		return Position{}, false
 	case !e.resumedAt.IsZero():
 		saved := e.onDaemonClock(e.resumedAt)
-		if time.Unix(c.Created+1, 0).UnixNano() < saved { // Created is in whole seconds
+		if s.createdBefore(ctx, c, saved) {
 			return resume.FromTime(saved), true
 		}
 		return Position{}, false
@@ -253,6 +253,27 @@ func (s *supervisor) initialPosition(c container.Summary) (Position, bool) {
 		return resume.FromNow(e.onDaemonClock(e.started)), true
 	}
 	return resume.FromTime(e.onDaemonClock(e.started)), true
+}
+
+// createdBefore reports whether the container was created before ts (the
+// daemon's clock, Unix nanoseconds). A listing gives whole seconds; within
+// that second the inspect's time decides, and a container it cannot tell is
+// taken as created after (its whole log is read: nothing is lost).
+func (s *supervisor) createdBefore(ctx context.Context, c container.Summary, ts int64) bool {
+	switch {
+	case time.Unix(c.Created+1, 0).UnixNano() <= ts:
+		return true
+	case time.Unix(c.Created, 0).UnixNano() > ts:
+		return false
+	}
+	ictx, cancel := context.WithTimeout(ctx, inspectTimeout)
+	defer cancel()
+	res, err := s.e.docker.ContainerInspect(ictx, c.ID, client.ContainerInspectOptions{})
+	if err != nil {
+		return false
+	}
+	created, err := time.Parse(time.RFC3339Nano, res.Container.Created)
+	return err == nil && created.UnixNano() < ts
 }
 
 func (s *supervisor) wanted(c container.Summary) bool {
