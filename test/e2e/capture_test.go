@@ -16,7 +16,7 @@ var hexID = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // and Docker's own timestamp.
 func TestEveryLineOnceWithMetadata(t *testing.T) {
 	prefix := uniqueName(t)
-	h := startHost(t, []string{"include_names=" + prefix + "-*", "metrics_listen=off"})
+	h := startCapture(t, []string{"include_names=" + prefix + "-*", "metrics_listen=off"})
 	const lines = 300
 	ids := map[string]string{}
 	for i := 0; i < 5; i++ {
@@ -26,7 +26,7 @@ func TestEveryLineOnceWithMetadata(t *testing.T) {
 	h.waitRecords(t, 60*time.Second, "all lines of 5 containers", func(r []Record) bool {
 		return len(r) >= 5*2*lines
 	})
-	// Stopped, the host has printed all it ever will: late duplicates show.
+	// Stopped, it has written all it ever will: late duplicates show.
 	h.stop(t, syscall.SIGTERM)
 	recs := h.Records()
 	seqs := sequences(recs)

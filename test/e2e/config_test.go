@@ -50,7 +50,7 @@ func TestDaemonDownAtStart(t *testing.T) {
 	h := startHost(t, []string{"docker_host=unix://" + sock, "include_names=" + prefix, "metrics_listen=off"})
 	h.waitStderr(t, "Docker daemon unreachable", 10*time.Second)
 
-	stop := forwardSocket(t, sock, "/var/run/docker.sock")
+	stop := forwardSocket(t, sock, daemonSocket)
 	defer stop()
 	h.waitStderr(t, "Docker daemon reachable again", 30*time.Second)
 	runLogger(t, prefix, nil, "-n", "10", "-rate", "100")

@@ -60,7 +60,7 @@ func TestTLSFromDockerEnvironment(t *testing.T) {
 			if err != nil {
 				return
 			}
-			up, err := net.Dial("unix", "/var/run/docker.sock")
+			up, err := net.Dial("unix", daemonSocket)
 			if err != nil {
 				c.Close()
 				continue

@@ -14,9 +14,31 @@ import (
 )
 
 // The real Fluent Bit runs the plugin where a test needs Fluent Bit's own
-// behaviour: its pause routing, its buffering, its exit. It is looked for
-// on PATH (CI puts ../shared/bin there); a run without it skips those tests
-// and says so.
+// behaviour: its pause routing, its buffering, its exit; and the delivery
+// tests (startCapture). It is looked for on PATH (CI puts ../shared/bin
+// there); a run without it skips the first kind and says so, and runs the
+// delivery tests in the host.
+
+// startCapture runs the instances (property lists) where a user would, in
+// the real Fluent Bit, when it is on PATH, and otherwise in the host, so a
+// clone without Fluent Bit still tests delivery. It logs which. Fluent Bit
+// collects every second (h.tick), the host every 200 ms.
+func startCapture(t *testing.T, instances ...[]string) *Host {
+	t.Helper()
+	return startCaptureWith(t, nil, instances...)
+}
+
+// startCaptureWith is startCapture with Fluent Bit service keys, which the
+// host, having none, ignores.
+func startCaptureWith(t *testing.T, service map[string]string, instances ...[]string) *Host {
+	t.Helper()
+	if fb, err := exec.LookPath("fluent-bit"); err == nil {
+		t.Logf("runner: the real Fluent Bit, %s", fb)
+		return startFluentBit(t, fbRun{inputs: instances, service: service})
+	}
+	t.Logf("runner: the host, %s (fluent-bit is not on PATH)", hostBin)
+	return startHost(t, instances...)
+}
 
 // fluentBitPath returns the fluent-bit on PATH, or skips the test.
 func fluentBitPath(t *testing.T) string {
@@ -50,7 +72,7 @@ func startFluentBit(t *testing.T, run fbRun) *Host {
 	fb := fluentBitPath(t)
 	dir := t.TempDir()
 	h := &Host{t: t, outPath: filepath.Join(dir, "records"), stderr: &syncBuffer{}, done: make(chan struct{}),
-		parse: parseOutFileLine, fbAddr: freeAddr(t)}
+		parse: parseOutFileLine, fbAddr: freeAddr(t), tick: time.Second}
 	_, port, _ := strings.Cut(h.fbAddr, ":")
 	var y strings.Builder
 	fmt.Fprintf(&y, "service:\n  flush: 0.2\n  grace: 5\n  log_level: info\n  http_server: on\n  http_listen: 127.0.0.1\n  http_port: %s\n", port)

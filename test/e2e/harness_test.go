@@ -1,5 +1,6 @@
-// Package e2e runs the plugin, built as a .so, in the project's Fluent Bit
-// host against the real Docker engine, and checks what a user would see.
+// Package e2e runs the plugin, built as a .so, against the real Docker
+// engine, in the real Fluent Bit (when it is on PATH) or in the project's
+// Fluent Bit host, and checks what a user would see.
 package e2e
 
 import (
@@ -32,6 +33,9 @@ var (
 	hostBin     = envOr("FBHOST", filepath.Join(repoRoot, "build", "fbhost"))
 	pluginSO    = envOr("PLUGIN_SO", filepath.Join(repoRoot, "build", "in_docker_logs.so"))
 	testImage   = envOr("TEST_IMAGE", "docker-logs-test:latest")
+	// daemonSocket is the engine under test's socket, as DOCKER_HOST names
+	// it for the docker CLI and the plugin alike.
+	daemonSocket = strings.TrimPrefix(envOr("DOCKER_HOST", "unix:///var/run/docker.sock"), "unix://")
 )
 
 func envOr(k, def string) string {
@@ -85,6 +89,8 @@ type Host struct {
 	parse func([]byte) (Record, error)
 	// fbAddr is the real Fluent Bit's HTTP server.
 	fbAddr string
+	// tick is the collect interval.
+	tick time.Duration
 
 	mu      sync.Mutex
 	offset  int64
@@ -126,6 +132,7 @@ func hostArgs(tick time.Duration, instances ...[]string) []string {
 func startHost(t *testing.T, instances ...[]string) *Host {
 	t.Helper()
 	h := launchHost(t, hostArgs(200*time.Millisecond, instances...)...)
+	h.tick = 200 * time.Millisecond
 	h.waitStderr(t, fmt.Sprintf("host: instance %d running", len(instances)-1), 20*time.Second)
 	return h
 }

@@ -26,6 +26,7 @@ func hostCounter(t *testing.T, h *Host, what string) int {
 // still hands over waits in its ring buffer, which Fluent Bit does not
 // drain while it is paused and drops from when full. Small rings make a
 // few seconds of pause enough to see drops.
+// Host-only: it pauses with SIGUSR1 and reads the host's drop counter.
 func TestPauseStopsTheInstanceFluentBitPaused(t *testing.T) {
 	prefix := uniqueName(t)
 	addr := freeAddr(t)
@@ -84,16 +85,16 @@ func TestExitSavesPositionsAfterTheLastCollect(t *testing.T) {
 		{"include_names=" + prefix + "-b*", "instance_name=second", "metrics_listen=off",
 			"db=" + filepath.Join(dir, "second.db")},
 	}
-	first := startHost(t, props...)
+	first := startCapture(t, props...)
 	a := runLogger(t, prefix+"-a", nil, "-n", "0", "-rate", "2000")
 	b := runLogger(t, prefix+"-b", nil, "-n", "0", "-rate", "2000")
 	first.waitRecords(t, 30*time.Second, "lines on both instances", func(r []Record) bool {
 		return countFor(r, a) >= 2000 && countFor(r, b) >= 2000
 	})
 	if code, _ := first.stop(t, syscall.SIGTERM); code != 0 {
-		t.Fatalf("host exited with %d", code)
+		t.Fatalf("%s exited with %d", filepath.Base(first.cmd.Path), code)
 	}
-	second := startHost(t, props...)
+	second := startCapture(t, props...)
 	n := len(first.Records())
 	second.waitRecords(t, 30*time.Second, "lines after the restart", func(r []Record) bool {
 		return countFor(r, a) >= 1000 && countFor(r, b) >= 1000
@@ -101,6 +102,11 @@ func TestExitSavesPositionsAfterTheLastCollect(t *testing.T) {
 	stopContainers(t, a, b)
 	t.Logf("first run: %d records", n)
 	expectExactlyOnce(t, 60*time.Second, []string{a, b}, first, second)
+	for _, r := range append(first.Records(), second.Records()...) {
+		if want := map[string]int{a: 0, b: 1}[r.Body.ID]; r.Instance != want {
+			t.Fatalf("a record of %s came through instance %d, want %d", r.Body.Name, r.Instance, want)
+		}
+	}
 }
 
 // Fluent Bit keeps a plugin's log line (log_file, log counters) only when

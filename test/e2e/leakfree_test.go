@@ -293,6 +293,9 @@ func TestHotReloads(t *testing.T) {
 // Two instances in one host with different include_names get disjoint,
 // correct records through their own context callbacks; pausing one does not
 // stall the other.
+// Host-only: it pauses with SIGUSR1 (Fluent Bit's own pause is
+// TestPauseOfOneOfTwoInputs; two instances in Fluent Bit,
+// TestExitSavesPositionsAfterTheLastCollect).
 func TestTwoInstances(t *testing.T) {
 	prefix := uniqueName(t)
 	addr := freeAddr(t)
