@@ -168,8 +168,8 @@ func TestLongHistory(t *testing.T) {
 				t.Fatalf("timed host exited %d", code)
 			}
 			head := time.Since(headStart)
-			t.Logf("%s, read from its head: %v through the plugin (1 s tick, defaults), %v for one raw read (docker logs): %.2fx (target at most 1.3x: %s)",
-				driver, head.Round(time.Millisecond), raw.Round(time.Millisecond), head.Seconds()/raw.Seconds(), verdict(head.Seconds() <= 1.3*raw.Seconds()))
+			t.Logf("%s, read from its head: %v through the plugin (1 s tick, defaults), %v for one raw read (docker logs): %.2fx",
+				driver, head.Round(time.Millisecond), raw.Round(time.Millisecond), head.Seconds()/raw.Seconds())
 			// Checked line by line, with records printed.
 			h2 := startHost(t, []string{"include_names=" + prefix, "rotate_interval=2s", "read_from_head=on", "metrics_listen=off"})
 			recs = h2.waitRecords(t, 5*time.Minute, "the whole log", func(rs []Record) bool {
