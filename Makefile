@@ -104,6 +104,10 @@ BENCH_FLAGS ?=
 .PHONY: bench bench-smoke
 bench: build host image-test
 	$(GO) run ./test/bench $(BENCH_FLAGS)
+	@echo "the same drain on the current engine (dockerd's CPU per 1M lines served):"
+	test/scripts/modern-dockerd.sh $(CURRENT_ENGINE)
+	DOCKER_HOST=unix://$(CURRENT_ENGINE)/docker.sock test/scripts/test-image.sh
+	DOCKER_HOST=unix://$(CURRENT_ENGINE)/docker.sock $(GO) run ./test/bench -scale-containers 0 -latency-duration 0 -reopen-sizes "" $(BENCH_FLAGS)
 	@echo "resume cost on the real engine: dockerd's CPU while a 1M-line container is followed with 2 s rotations, a head read against a raw read, 20 containers restarted with db"
 	@set -o pipefail; $(GO) test -count=1 -v -timeout 30m -run '^(TestLongHistory|TestRestartWithLongHistories)$$' ./test/e2e/ | grep -E 'dockerd used|read from its head|^(--- |ok|FAIL)'
 

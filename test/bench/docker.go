@@ -282,18 +282,20 @@ func (b *bench) waitWritten(ctx context.Context, ids []string, lines int) error 
 	return nil
 }
 
-// findDockerd returns the PID of dockerd, or 0.
+// findDockerd returns the PID of the dockerd DOCKER_HOST names, or 0. Each
+// daemon is found by its pidfile (two may run): the default engine's, or a
+// docker.pid beside DOCKER_HOST's socket (test/scripts/modern-dockerd.sh).
 func findDockerd() int {
-	if data, err := os.ReadFile("/var/run/docker.pid"); err == nil {
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && procComm(pid) == "dockerd" {
-			return pid
-		}
+	pidfile := "/var/run/docker.pid"
+	if sock, ok := strings.CutPrefix(os.Getenv("DOCKER_HOST"), "unix://"); ok && sock != "/var/run/docker.sock" {
+		pidfile = filepath.Join(filepath.Dir(sock), "docker.pid")
 	}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		if pid, err := strconv.Atoi(e.Name()); err == nil && procComm(pid) == "dockerd" {
-			return pid
-		}
+	data, err := os.ReadFile(pidfile)
+	if err != nil {
+		return 0
+	}
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && procComm(pid) == "dockerd" {
+		return pid
 	}
 	return 0
 }

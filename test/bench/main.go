@@ -504,6 +504,10 @@ func (r *report) print(w io.Writer) {
 			fmt.Fprintf(w, "ratio F/A (the headline): wall %.2f, cpu %.2f; F/T: cpu %.2f, peak rss %.2f; host B/F peak rss %.2f\n",
 				fw, fc, sf.cpu.Seconds()/st.cpu.Seconds(), float64(sf.rssKiB)/float64(st.rssKiB), float64(sb.rssKiB)/float64(sf.rssKiB))
 			fmt.Fprintf(w, "  rounds (wall s)  F: %s  T: %s\n", walls(r.f), walls(r.tl))
+			if sa.dockerd >= 0 && sf.dockerd >= 0 {
+				fmt.Fprintf(w, "  per 1M lines served by Docker %s: dockerd CPU %.2f s to the raw readers, %.2f s to the plugin; the plugin's process %.2f s, tail's %.2f s\n",
+					r.version, sa.dockerd.Seconds()/(lines/1e6), sf.dockerd.Seconds()/(lines/1e6), sf.cpu.Seconds()/(lines/1e6), st.cpu.Seconds()/(lines/1e6))
+			}
 			if len(o.bufferSweep) > 0 {
 				fmt.Fprintf(w, "  F against buffer_max_size (medians; peak RSS: max):\n  %-16s %9s %7s %7s %8s %12s\n", "buffer_max_size", "wall_s", "F/A", "cpu_s", "cpu F/A", "peak_rss_MiB")
 				for _, size := range o.bufferSweep {
