@@ -22,14 +22,20 @@ func historyLines() int {
 	return 1_000_000
 }
 
-// dockerdCPU returns the CPU seconds dockerd has used so far.
+// dockerdCPU returns the CPU seconds the engine under test's dockerd has
+// used so far. It is found by its pidfile, beside its socket or the default
+// one: two engines may run.
 func dockerdCPU(t *testing.T) float64 {
 	t.Helper()
-	out, err := exec.Command("pgrep", "-x", "dockerd").Output()
+	pidfile := "/var/run/docker.pid"
+	if daemonSocket != "/var/run/docker.sock" {
+		pidfile = filepath.Join(filepath.Dir(daemonSocket), "docker.pid")
+	}
+	out, err := os.ReadFile(pidfile)
 	if err != nil {
 		t.Fatalf("dockerd not found: %v", err)
 	}
-	pid := strings.Fields(string(out))[0]
+	pid := strings.TrimSpace(string(out))
 	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
 		t.Fatal(err)
