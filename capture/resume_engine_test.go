@@ -590,6 +590,19 @@ func TestEmptyRunRecordsItsStop(t *testing.T) {
 	if n := f.count("logs:" + c); n != logsOfC {
 		t.Errorf("%d logs requests for a container that did not run while the plugin was down, want none", n-logsOfC)
 	}
+	// A third start: still only inspected, not followed from a position
+	// saved for it.
+	h3 := newHarnessFor(t, f, map[string]string{"db": db})
+	h3.e.Start()
+	h3.ready()
+	eventually(t, 5*time.Second, func() bool { return h3.metricValue("docker_logs_containers_watched") == 0 })
+	h3.finish()
+	if n := f.count("logs:" + c); n != logsOfC {
+		t.Errorf("%d logs requests at the third start for a container that never ran, want none", n-logsOfC)
+	}
+	if got := h3.lines(b); len(got) != 0 {
+		t.Errorf("the third start delivered %q again", got)
+	}
 }
 
 // A container created in the second the positions were saved, stopped

@@ -297,7 +297,12 @@ func (s *supervisor) start(ctx context.Context, id string, ranSince int64) {
 	t.ranSince = ranSince
 	delete(s.positions, id)
 	delete(s.names, id)
-	s.e.buf.seed(map[string]Position{id: from.Durable()})
+	if ranSince == 0 {
+		// Remembered even if it never logs. One looked at only because it
+		// may have run while the plugin was down is not: the save time
+		// covers it, and it is only inspected again at the next start.
+		s.e.buf.seed(map[string]Position{id: from.Durable()})
+	}
 	s.tailers[id] = &tailerHandle{t: t, cancel: cancel}
 	s.e.metrics.Watched.Set(float64(len(s.tailers)))
 	s.e.wg.Add(1)
