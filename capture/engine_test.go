@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,13 +14,15 @@ import (
 	"docker_logs/capture/logstream"
 	"docker_logs/capture/metrics"
 	"docker_logs/capture/record"
+	"docker_logs/capture/resume"
+	"docker_logs/capture/stream"
 )
 
 // Lines of two containers, on stdout and stderr, arrive once each, in
 // order, with their container's fields and their daemon timestamps.
 func TestTwoContainersStdoutStderr(t *testing.T) {
 	h := newHarness(t, nil)
-	h.e.Start()
+	h.e.start()
 	h.ready()
 	a, b := cid(1), cid(2)
 	h.fake.create(a, "alpha", false)
@@ -31,7 +34,7 @@ func TestTwoContainersStdoutStderr(t *testing.T) {
 	for i := range 30 {
 		for _, id := range []string{a, b} {
 			s := 1 + i%2
-			text := fmt.Sprintf("%s line %d on %s", shortID(id), i, streamName(s))
+			text := fmt.Sprintf("%s line %d on %s", stream.ShortID(id), i, streamName(s))
 			ts := h.fake.log(id, s, text)
 			want[id] = append(want[id], streamName(s)+":"+text)
 			wantTS[id] = append(wantTS[id], ts.UnixNano())
@@ -61,7 +64,7 @@ func TestTwoContainersStdoutStderr(t *testing.T) {
 // already taken.
 func TestRotationNoGapNoDuplicate(t *testing.T) {
 	h := newHarness(t, map[string]string{"rotate_interval": "200ms"})
-	h.e.Start()
+	h.e.start()
 	h.ready()
 	a, b := cid(1), cid(2)
 	h.fake.create(a, "alpha", false)
@@ -191,7 +194,7 @@ func TestRotationNoGapNoDuplicate(t *testing.T) {
 // arrives whole.
 func TestRotationWhileOtherStreamPending(t *testing.T) {
 	h := newHarness(t, map[string]string{"rotate_interval": "200ms"})
-	h.e.Start()
+	h.e.start()
 	h.ready()
 	a := cid(1)
 	h.fake.create(a, "alpha", false)
@@ -230,7 +233,7 @@ func TestRotationWhileOtherStreamPending(t *testing.T) {
 // "\r\n" line ends, and a long line cut in chunks without a newline.
 func TestTTYContainer(t *testing.T) {
 	h := newHarness(t, nil)
-	h.e.Start()
+	h.e.start()
 	h.ready()
 	a := cid(1)
 	h.fake.create(a, "term", true)
@@ -382,7 +385,7 @@ func TestLogsStreamFaults(t *testing.T) {
 			hit := make(chan struct{})
 			var once sync.Once
 			h.fake.handle(routeLogs, tc.plant(h.fake, a, func() { once.Do(func() { close(hit) }) }))
-			h.e.Start()
+			h.e.start()
 			select {
 			case <-hit:
 			case <-time.After(5 * time.Second):
@@ -434,7 +437,7 @@ func TestLogsStreamFaults(t *testing.T) {
 				}
 			case cases[4].name:
 				// Logged once per change of state, not once per retry.
-				short := shortID(a)
+				short := stream.ShortID(a)
 				if n := h.logs.count("log stream failed; retrying with backoff", "container_id", short); n != 1 {
 					t.Errorf("failure logged %d times, want once", n)
 				}
@@ -458,9 +461,9 @@ func TestLogsStreamRecoveryLoggedOnce(t *testing.T) {
 		}
 		h.fake.serveLogs(w, r)
 	})
-	h.e.Start()
+	h.e.start()
 	h.expectLines(a, []string{"stdout:a-0"}, 10*time.Second)
-	short := shortID(a)
+	short := stream.ShortID(a)
 	eventually(t, 5*time.Second, func() bool {
 		return h.logs.count("log stream recovered", "container_id", short) == 1
 	})
@@ -487,7 +490,7 @@ func TestEventsStreamCloses(t *testing.T) {
 	a := cid(1)
 	h.fake.create(a, "alpha", false)
 	h.fake.start(a)
-	h.e.Start()
+	h.e.start()
 	h.ready()
 	h.fake.log(a, 1, "a-0")
 	h.expectLines(a, []string{"stdout:a-0"}, 5*time.Second)
@@ -531,7 +534,7 @@ func TestEventsRefusedBackoff(t *testing.T) {
 	})
 	a := cid(1)
 	h.fake.create(a, "alpha", false)
-	h.e.Start()
+	h.e.start()
 	eventually(t, 5*time.Second, func() bool { return h.fake.count(routeEvents) >= 2 })
 	h.fake.log(a, 1, "a-0")
 	h.fake.start(a)
@@ -580,7 +583,7 @@ func TestReadFrom(t *testing.T) {
 				h.fake.start(a)
 				old()
 			}
-			h.e.Start()
+			h.e.start()
 			h.ready()
 			if !tc.existing {
 				h.fake.create(a, "alpha", false)
@@ -606,7 +609,7 @@ func TestReadFrom(t *testing.T) {
 // A rename event changes the container_name of the records that follow.
 func TestRenameEvent(t *testing.T) {
 	h := newHarness(t, nil)
-	h.e.Start()
+	h.e.start()
 	h.ready()
 	a := cid(1)
 	h.fake.create(a, "before", false)
@@ -627,7 +630,7 @@ func TestRenameEvent(t *testing.T) {
 // delivered and the tailer ends.
 func TestExitWithUnterminatedLine(t *testing.T) {
 	h := newHarness(t, nil)
-	h.e.Start()
+	h.e.start()
 	h.ready()
 	a := cid(1)
 	h.fake.create(a, "alpha", false)
@@ -654,7 +657,7 @@ func TestExitWithUnterminatedLine(t *testing.T) {
 // old run's again.
 func TestStopAndStartAgain(t *testing.T) {
 	h := newHarness(t, nil)
-	h.e.Start()
+	h.e.start()
 	h.ready()
 	a := cid(1)
 	h.fake.create(a, "alpha", false)
@@ -741,7 +744,7 @@ func TestBackpressure(t *testing.T) {
 				h.fake.log(a, 1+i%2, text)
 				want = append(want, streamName(1+i%2)+":"+text)
 			}
-			h.e.Start()
+			h.e.start()
 			// The records before the first 40 KiB line fit, that one does
 			// not: the buffer fills to their size, then stops.
 			enc := record.NewEncoder(record.Container{ID: a, Name: "alpha", Image: "img-alpha"}, nil)
@@ -751,7 +754,7 @@ func TestBackpressure(t *testing.T) {
 				if len(text) > logstream.ChunkSize {
 					break
 				}
-				full += float64(len(enc.Append(nil, 0, stream, []byte(text), false)))
+				full += float64(len(enc.Append(nil, 0, stream, []byte(text), false, nil)))
 			}
 			eventually(t, 5*time.Second, func() bool { return value(h.m.BufferBytes) == full })
 			for range 40 { // the tailer waits: the buffer neither grows nor moves
@@ -780,7 +783,7 @@ func TestBackpressure(t *testing.T) {
 // everything arrives after Resume.
 func TestPauseResume(t *testing.T) {
 	h := newHarness(t, map[string]string{"rotate_interval": "200ms"})
-	h.e.Start()
+	h.e.start()
 	h.ready()
 	a := cid(1)
 	h.fake.create(a, "alpha", false)
@@ -813,7 +816,7 @@ func TestPauseResume(t *testing.T) {
 	if n := h.fake.count("logs:" + a); n > requests+1 {
 		t.Errorf("%d logs requests while paused, from %d", n, requests)
 	}
-	h.e.Resume()
+	h.e.Unpause()
 	if value(h.m.Paused) != 0 {
 		t.Error("paused gauge still set")
 	}
@@ -832,7 +835,7 @@ func TestStopManyIdleStreams(t *testing.T) {
 		h.fake.create(id, fmt.Sprintf("c%d", i), false)
 		h.fake.start(id)
 	}
-	h.e.Start()
+	h.e.start()
 	eventually(t, 10*time.Second, func() bool {
 		return h.fake.followStreams() == n && value(h.m.StreamsActive) == n
 	})
@@ -871,7 +874,7 @@ func TestDaemonUnreachableAtStart(t *testing.T) {
 			f.create(a, "alpha", false)
 			f.start(a)
 			f.log(a, 1, "a-0")
-			h.e.Start()
+			h.e.start()
 			eventually(t, 5*time.Second, func() bool {
 				return h.logs.count("Docker daemon unreachable; retrying with backoff") == 1
 			})
@@ -911,8 +914,22 @@ func TestDaemonUnreachableAtStart(t *testing.T) {
 	}
 }
 
+// lateSink notes whether a record came marked as read late.
+type lateSink struct {
+	stream.Sink
+	late atomic.Bool
+}
+
+func (s *lateSink) Add(ctx context.Context, rec []byte, st logstream.Stream, n int,
+	slot *resume.Pending, pos resume.Position, backlogAt time.Time) error {
+	if !backlogAt.IsZero() {
+		s.late.Store(true)
+	}
+	return s.Sink.Add(ctx, rec, st, n, slot, pos, backlogAt)
+}
+
 // TestBacklogLinesMarked: lines read well after their timestamps mark the
-// buffer as reading a backlog, which holds a collect (AwaitBacklog); live
+// buffer as reading a backlog, which holds a collect (HoldForBacklog); live
 // lines do not, also when the daemon's clock is not this host's.
 func TestBacklogLinesMarked(t *testing.T) {
 	for _, tt := range []struct {
@@ -933,7 +950,9 @@ func TestBacklogLinesMarked(t *testing.T) {
 			id := cid(1)
 			h.fake.create(id, "app", false)
 			h.fake.start(id)
-			h.e.Start()
+			sink := &lateSink{Sink: h.e.sink}
+			h.e.sink = sink
+			h.e.start()
 			h.ready()
 			eventually(t, 5*time.Second, func() bool { return h.fake.followStreams() == 1 })
 			var want []string
@@ -943,10 +962,7 @@ func TestBacklogLinesMarked(t *testing.T) {
 				want = append(want, "stdout:"+text)
 			}
 			h.expectLines(id, want, 5*time.Second)
-			h.e.buf.mu.Lock()
-			marked := !h.e.buf.backlogAt.IsZero()
-			h.e.buf.mu.Unlock()
-			if marked != tt.backlog {
+			if marked := sink.late.Load(); marked != tt.backlog {
 				t.Errorf("backlog marked %v, want %v", marked, tt.backlog)
 			}
 			// A skew of seconds is worth one warning, with the amount.
@@ -954,7 +970,7 @@ func TestBacklogLinesMarked(t *testing.T) {
 			if tt.clockBehind != 0 {
 				wantWarn = 1
 			}
-			if n := h.logs.count(skewWarning); n != wantWarn {
+			if n := h.logs.count("the Docker daemon's clock differs from this host's: record times are the daemon's"); n != wantWarn {
 				t.Errorf("%d warnings of a %v skew, want %d", n, tt.clockBehind, wantWarn)
 			}
 			h.finish()

@@ -17,7 +17,9 @@ import (
 	"go.uber.org/goleak"
 
 	"docker_logs/capture/config"
+	"docker_logs/capture/dockerapi"
 	"docker_logs/capture/metrics"
+	"docker_logs/capture/stream"
 )
 
 // harness is one engine reading from one fake daemon through the real
@@ -27,7 +29,7 @@ type harness struct {
 	fake *fakeDocker
 	cli  *client.Client
 	m    *metrics.Input
-	e    *Engine
+	e    *Input
 	logs *logCapture
 	name string // the metrics input label
 
@@ -68,21 +70,23 @@ func newHarnessFor(t *testing.T, f *fakeDocker, props map[string]string) *harnes
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	cli, err := NewDockerClient(cfg)
+	cli, err := dockerapi.NewClient(cfg)
 	if err != nil {
 		t.Fatalf("client: %v", err)
 	}
 	h := &harness{t: t, fake: f, cli: cli, name: name, logs: &logCapture{t: t}}
-	h.m = metrics.NewInput(name, cfg.MetricsContainerLabels)
-	h.e = New(cfg, cli, slog.New(h.logs), h.m)
+	h.e, err = newInput(cfg, Deps{Docker: cli, Log: slog.New(h.logs)})
+	if err != nil {
+		t.Fatalf("input: %v", err)
+	}
+	h.m = h.e.metrics
 	t.Cleanup(func() {
-		h.e.Stop()
+		h.e.Close()
 		h.logs.stop()
-		// The fake's streams end with the engine's requests; what remains
+		// The fake's streams end with the input's requests; what remains
 		// are the client's idle keep-alive connections, closed here.
 		cli.Close()
 		f.close()
-		h.m.Close()
 		goleak.VerifyNone(t)
 	})
 	return h
@@ -115,11 +119,11 @@ type rec struct {
 func (h *harness) collect(limit int) int {
 	h.t.Helper()
 	var recs []rec
-	n := 0
-	h.e.Collect(func(b []byte) {
-		n = len(b)
+	b := h.e.Collect()
+	n := len(b)
+	if n > 0 {
 		recs = decodeRecords(h.t, b)
-	})
+	}
 	if limit > 0 && n > limit {
 		h.t.Errorf("Collect handed over %d bytes, buffer_max_size is %d", n, limit)
 	}
@@ -174,7 +178,7 @@ func (h *harness) expectLines(id string, want []string, timeout time.Duration) {
 		h.collect(0)
 		got := h.lines(id)
 		if len(got) >= len(want) || time.Now().After(deadline) {
-			compareLines(h.t, shortID(id), got, want)
+			compareLines(h.t, stream.ShortID(id), got, want)
 			return
 		}
 		time.Sleep(5 * time.Millisecond)

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"docker_logs/capture/handover"
+	"docker_logs/capture/ledger"
 	"docker_logs/capture/logstream"
 	"docker_logs/capture/metrics"
 	"docker_logs/capture/record"
@@ -61,14 +64,17 @@ func BenchmarkLinePath(b *testing.B) {
 	)
 	src := &lpLoopReader{data: lpStream(4096, lineSize)}
 	id := strings.Repeat("0123456789abcdef", 4)
-	slot := &pendingPosition{id: id}
+	slot := &resume.Pending{ID: id}
 	enc := record.NewEncoder(record.Container{ID: id, Name: "bench-linepath-0", Image: "docker-logs-test:latest"}, nil)
 	r := logstream.NewReader(src, false, 1<<20+logstream.ChunkSize)
 	asm := logstream.NewAssembler(1 << 20)
 	// The plugin's blocks are C memory, malloc'd and freed every collect:
 	// recycling stands in for malloc reusing what free gave back.
-	buf := newBufferIn(limit, metrics.NewInput("bench_linepath", true), &recyclingMemory{})
-	handOver := func(d []byte) {} // Fluent Bit's append reads the block
+	m := metrics.NewInput("bench_linepath", true)
+	defer m.Close()
+	mem := &recyclingMemory{}
+	buf := handover.New(limit, mem, ledger.Open("", time.Second, m, slog.New(slog.DiscardHandler)), m)
+	collect := func() { mem.Free(buf.Take()) } // Fluent Bit copies the block, then frees it
 	ctx := context.Background()
 	cur := resume.NewCursor(resume.Head())
 	cur.Begin(resume.Plan{Tail: -1}, 0)
@@ -86,13 +92,13 @@ func BenchmarkLinePath(b *testing.B) {
 		if !ok {
 			b.Fatal("partial line")
 		}
-		scratch = enc.Append(scratch[:0], line.TS, line.Stream.String(), line.Msg, line.Truncated)
-		if err := buf.add(ctx, scratch, line.Stream, len(line.Msg), slot, cur.PositionAfterLine(line.Stream), time.Time{}); err != nil {
+		scratch = enc.Append(scratch[:0], line.TS, line.Stream.String(), line.Msg, line.Truncated, nil)
+		if err := buf.Add(ctx, scratch, line.Stream, len(line.Msg), slot, cur.PositionAfterLine(line.Stream), time.Time{}); err != nil {
 			b.Fatal(err)
 		}
 		cur.LineHandedOver(line.Stream)
 		if i%collectEvery == 0 {
-			buf.collect(handOver)
+			collect()
 		}
 	}
 	// One collect cycle first, so the reader's and the buffer's memory is
@@ -107,7 +113,7 @@ func BenchmarkLinePath(b *testing.B) {
 	for i := 1; i <= b.N; i++ {
 		step(i)
 	}
-	buf.collect(handOver)
+	collect()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/line")
 }
 

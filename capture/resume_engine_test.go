@@ -40,7 +40,7 @@ func (h *harness) resumedWithoutPosition(id string) {
 	h.fake.create(id, "alpha", false)
 	h.fake.start(id)
 	h.fake.log(id, 1, "old")
-	h.e.ResumeFrom(map[string]Position{}, time.Now())
+	h.e.ledger.Carry(map[string]Position{}, time.Now())
 	h.fake.log(id, 1, "written while down")
 }
 
@@ -59,7 +59,7 @@ func TestRotationAsksForWindows(t *testing.T) {
 	h.fake.create(a, "alpha", false)
 	h.fake.start(a)
 	h.fake.logHistory(a, 20000, "history")
-	h.e.Start()
+	h.e.start()
 	h.ready()
 	eventually(t, 5*time.Second, func() bool { return h.fake.followStreams() == 1 })
 	var want []string
@@ -96,14 +96,13 @@ func TestWindowMissWidens(t *testing.T) {
 	f.create(a, "alpha", false)
 	f.start(a)
 	h1 := newHarnessFor(t, f, nil)
-	h1.e.Start()
+	h1.e.start()
 	h1.ready()
 	eventually(t, 5*time.Second, func() bool { return f.followStreams() == 1 })
 	f.log(a, 1, "first")
 	f.log(a, 1, "second")
 	h1.expectLines(a, []string{"stdout:first", "stdout:second"}, 5*time.Second)
 	h1.finish()
-	stopped := time.Now()
 
 	// 5000 lines while the input reloads: more than the first window.
 	var want []string
@@ -112,8 +111,9 @@ func TestWindowMissWidens(t *testing.T) {
 		want = append(want, fmt.Sprintf("%s:during-%d", streamName(1+i%2), i))
 	}
 	h2 := newHarnessFor(t, f, nil)
-	h2.e.ResumeFrom(h1.e.Positions(), stopped)
-	h2.e.Start()
+	c := h1.e.Close()
+	h2.e.ledger.Carry(c.Positions, c.Stopped)
+	h2.e.start()
 	h2.expectLines(a, want, 10*time.Second)
 	h2.finish()
 	compareLines(t, "alpha", h2.lines(a), want)
@@ -141,7 +141,7 @@ func TestCatchingUpIsNotRotated(t *testing.T) {
 		}
 		h.fake.serveLogs(w, r)
 	})
-	h.e.Start()
+	h.e.start()
 	h.expectLines(a, []string{"stdout:written while down"}, 5*time.Second)
 	h.fake.log(a, 1, "live")
 	h.expectLines(a, []string{"stdout:written while down", "stdout:live"}, 5*time.Second)
@@ -173,9 +173,9 @@ func (h *harness) neverReached(id string) {
 
 func TestCatchUpLimit(t *testing.T) {
 	h := newHarness(t, map[string]string{"rotate_interval": "100ms"})
-	h.e.catchUp = 400 * time.Millisecond
+	h.e.settings.CatchUp = 400 * time.Millisecond
 	h.neverReached(cid(1))
-	h.e.Start()
+	h.e.start()
 	eventually(t, 5*time.Second, func() bool { return h.errors("not_reached") >= 1 })
 	if n := h.rotations("alpha"); n != 0 {
 		t.Errorf("rotations = %v while the stream never reached its position, want 0", n)
@@ -188,9 +188,9 @@ func TestCatchUpLimit(t *testing.T) {
 // the grace: the gauge, /healthz and one error line.
 func TestStuckStreamIsReported(t *testing.T) {
 	h := newHarness(t, map[string]string{"rotate_interval": "100ms"})
-	h.e.catchUp = time.Minute // the watchdog reports it long before its hard limit
+	h.e.settings.CatchUp = time.Minute // the watchdog reports it long before its hard limit
 	h.neverReached(cid(1))
-	h.e.Start()
+	h.e.start()
 	eventually(t, 10*time.Second, func() bool { return h.metricValue("docker_logs_streams_stalled") == 1 })
 	if ok, why := h.e.Health(); ok || !strings.Contains(why, "1 log streams stalled") {
 		t.Errorf("Health() = %v, %q while a stream is stuck, want unhealthy", ok, why)
@@ -217,7 +217,7 @@ func TestStartedWhileDownWithoutPosition(t *testing.T) {
 	f.create(b, "beta", false) // stopped all through the first run
 	f.log(b, 1, "an old run")
 	h1 := newHarnessFor(t, f, map[string]string{"db": db})
-	h1.e.Start()
+	h1.e.start()
 	h1.ready()
 	eventually(t, 5*time.Second, func() bool { return f.followStreams() == 1 })
 	f.log(a, 1, "a1")
@@ -231,7 +231,7 @@ func TestStartedWhileDownWithoutPosition(t *testing.T) {
 		want = append(want, fmt.Sprintf("stdout:while down %d", i))
 	}
 	h2 := newHarnessFor(t, f, map[string]string{"db": db})
-	h2.e.Start()
+	h2.e.start()
 	h2.expectLines(b, want, 5*time.Second)
 	h2.finish()
 	compareLines(t, "beta", h2.lines(b), want)
@@ -247,7 +247,7 @@ func TestStoppedWhileDownIsRead(t *testing.T) {
 	f.create(a, "alpha", false)
 	f.start(a)
 	h1 := newHarnessFor(t, f, map[string]string{"db": db})
-	h1.e.Start()
+	h1.e.start()
 	h1.ready()
 	eventually(t, 5*time.Second, func() bool { return f.followStreams() == 1 })
 	f.log(a, 1, "before-0")
@@ -262,7 +262,7 @@ func TestStoppedWhileDownIsRead(t *testing.T) {
 	}
 	f.stop(a)
 	h2 := newHarnessFor(t, f, map[string]string{"db": db})
-	h2.e.Start()
+	h2.e.start()
 	h2.expectLines(a, want, 5*time.Second)
 	eventually(t, 5*time.Second, func() bool { return h2.metricValue("docker_logs_containers_watched") == 0 })
 	h2.finish()
@@ -274,7 +274,7 @@ func TestStoppedWhileDownIsRead(t *testing.T) {
 // line is delivered alone, not joined to the new run's first line.
 func TestQuickRestart(t *testing.T) {
 	h := newHarness(t, nil)
-	h.e.Start()
+	h.e.start()
 	h.ready()
 	a := cid(1)
 	h.followNew(a, "alpha")
@@ -304,7 +304,7 @@ func TestQuickRestart(t *testing.T) {
 // counted; a clock stepped back still delivers its lines.
 func TestReplaysDropped(t *testing.T) {
 	h := newHarness(t, nil)
-	h.e.Start()
+	h.e.start()
 	h.ready()
 	a := cid(1)
 	h.followNew(a, "alpha")
@@ -332,7 +332,7 @@ func TestReplaysDropped(t *testing.T) {
 // streams stderr does not read TTY containers, whose output is stdout.
 func TestTTYNotReadForStderr(t *testing.T) {
 	h := newHarness(t, map[string]string{"streams": "stderr"})
-	h.e.Start()
+	h.e.start()
 	h.ready()
 	tty, plain := cid(1), cid(2)
 	h.fake.create(tty, "tty", true)
@@ -368,7 +368,7 @@ func TestUnreadableContainer(t *testing.T) {
 		}
 		h.fake.serveLogs(w, r)
 	})
-	h.e.Start()
+	h.e.start()
 	h.ready()
 	h.fake.create(a, "nologs", false)
 	h.fake.create(b, "beta", false)
@@ -428,7 +428,7 @@ func TestBacklogIsNotRotated(t *testing.T) {
 		h.fake.serveLogs(w, r)
 	}
 	h.fake.handle(routeLogs, slow)
-	h.e.Start()
+	h.e.start()
 	h.waitLines(a, 3000, 10*time.Second)
 	if n := h.fake.count("logs:" + a); n != 1 {
 		t.Errorf("%d logs requests while the backlog was read, want 1", n)
@@ -450,7 +450,7 @@ func TestDaemonClockBehind(t *testing.T) {
 	id := cid(1)
 	f.create(id, "late", false)
 	h := newHarnessFor(t, f, nil)
-	h.e.Start()
+	h.e.start()
 	h.ready()
 	f.start(id)
 	var want []string
@@ -472,7 +472,7 @@ func TestDaemonClockBehindRotates(t *testing.T) {
 	f.create(id, "live", false)
 	f.start(id)
 	h := newHarnessFor(t, f, map[string]string{"rotate_interval": "100ms"})
-	h.e.Start()
+	h.e.start()
 	eventually(t, 5*time.Second, func() bool { return f.followStreams() == 1 })
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -517,7 +517,7 @@ func TestSilentContainersRotate(t *testing.T) {
 				h.fake.create(a, "alpha", false)
 				h.fake.start(a)
 			}
-			h.e.Start()
+			h.e.start()
 			h.ready()
 			if tc.late {
 				h.followNew(a, "alpha")
@@ -553,7 +553,7 @@ func TestEmptyRunRecordsItsStop(t *testing.T) {
 		f.stop(id)
 	}
 	h1 := newHarnessFor(t, f, map[string]string{"db": db})
-	h1.e.Start()
+	h1.e.start()
 	h1.ready()
 	h1.finish()
 	if _, err := os.Stat(db); err != nil {
@@ -577,7 +577,7 @@ func TestEmptyRunRecordsItsStop(t *testing.T) {
 	logsOfC := f.count("logs:" + c)
 
 	h2 := newHarnessFor(t, f, map[string]string{"db": db})
-	h2.e.Start()
+	h2.e.start()
 	h2.expectLines(b, wantB, 5*time.Second)
 	h2.expectLines(d, wantD, 5*time.Second)
 	eventually(t, 5*time.Second, func() bool { return h2.metricValue("docker_logs_containers_watched") == 0 })
@@ -593,7 +593,7 @@ func TestEmptyRunRecordsItsStop(t *testing.T) {
 	// A third start: still only inspected, not followed from a position
 	// saved for it.
 	h3 := newHarnessFor(t, f, map[string]string{"db": db})
-	h3.e.Start()
+	h3.e.start()
 	h3.ready()
 	eventually(t, 5*time.Second, func() bool { return h3.metricValue("docker_logs_containers_watched") == 0 })
 	h3.finish()
@@ -619,7 +619,7 @@ func TestCreatedInTheSecondOfTheSave(t *testing.T) {
 	f.log(a, 1, "before the plugin")
 	f.stop(a)
 	h1 := newHarnessFor(t, f, map[string]string{"db": db})
-	h1.e.Start()
+	h1.e.start()
 	h1.ready()
 	h1.finish()
 
@@ -627,7 +627,7 @@ func TestCreatedInTheSecondOfTheSave(t *testing.T) {
 	f.log(a, 1, "while down")
 	f.stop(a)
 	h2 := newHarnessFor(t, f, map[string]string{"db": db})
-	h2.e.Start()
+	h2.e.start()
 	h2.expectLines(a, []string{"stdout:while down"}, 5*time.Second)
 	eventually(t, 5*time.Second, func() bool { return h2.metricValue("docker_logs_containers_watched") == 0 })
 	h2.finish()

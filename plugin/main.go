@@ -1,6 +1,5 @@
 // Package main is the cgo shell of the docker_logs input: it translates
-// Fluent Bit's callbacks into calls on capture.Engine and owns the C memory
-// it hands over. Everything else lives in capture/.
+// Fluent Bit's callbacks into calls on capture.Input and owns C memory.
 package main
 
 /*
@@ -11,10 +10,8 @@ import "C"
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
-	"time"
 	"unsafe"
 
 	"docker_logs/capture"
@@ -29,9 +26,7 @@ type instance struct {
 	name   string
 	key    unsafe.Pointer // C memory: Fluent Bit's remote_context for it
 	api    *C.struct_flb_api
-	engine *capture.Engine
-	docker io.Closer // its idle connections must not outlive a hot reload
-	m      *metrics.Input
+	input  *capture.Input
 	log    *slog.Logger
 	// warnedMisroute: the warning that Fluent Bit's pause of this instance
 	// stopped another one's collector was logged.
@@ -55,13 +50,8 @@ var (
 	anonymousExits int
 	// carried holds, by instance name, where exited instances stopped: the
 	// Go runtime outlives a hot reload, so the new instances resume there.
-	carried = map[string]carriedPositions{}
+	carried = map[string]capture.Carried{}
 )
-
-type carriedPositions struct {
-	positions map[string]capture.Position
-	stopped   time.Time
-}
 
 // defName and defDescription are allocated once: Fluent Bit never frees a
 // def's strings, and each hot reload registers again.
@@ -114,23 +104,20 @@ func FLBPluginInit(plugin unsafe.Pointer) C.int {
 		return C.FLB_ERROR
 	}
 	log := newLogger(api, ins, cfg.InstanceName)
-	docker, err := capture.NewDockerClient(cfg)
+	deps := capture.Deps{Memory: cMemory{}, Log: log}
+	mu.Lock()
+	if c, ok := carried[cfg.InstanceName]; ok {
+		deps.Carried = &c
+		delete(carried, cfg.InstanceName)
+	}
+	mu.Unlock()
+	input, err := capture.Open(cfg, deps)
 	if err != nil {
 		log.Error("init failed: " + err.Error())
 		return C.FLB_ERROR
 	}
 	logsDropped.WithLabelValues(cfg.InstanceName) // shows at 0 from the start
-	inst := &instance{name: cfg.InstanceName, key: C.malloc(1), api: api, docker: docker, log: log,
-		m: metrics.NewInput(cfg.InstanceName, cfg.MetricsContainerLabels)}
-	inst.engine = capture.New(cfg, docker, log, inst.m)
-	mu.Lock()
-	if c, ok := carried[cfg.InstanceName]; ok {
-		inst.engine.ResumeFrom(c.positions, c.stopped)
-		delete(carried, cfg.InstanceName)
-	}
-	mu.Unlock()
-	metrics.Shared.Serve(cfg.MetricsListen, cfg.InstanceName, inst.engine.Health, log)
-	inst.engine.Start()
+	inst := &instance{name: cfg.InstanceName, key: C.malloc(1), api: api, input: input, log: log}
 	p.context.remote_context = inst.key
 
 	mu.Lock()
@@ -195,10 +182,9 @@ func collect(inst *instance, data *unsafe.Pointer, size *C.size_t) C.int {
 	if paused {
 		return C.FLB_OK
 	}
-	inst.engine.AwaitBacklog()
 	// The block is C memory (memory.go): Fluent Bit owns it from here and
 	// gives it back through the cleanup callback.
-	if b := inst.engine.Take(); len(b) > 0 {
+	if b := inst.input.Collect(); len(b) > 0 {
 		*data, *size = unsafe.Pointer(unsafe.SliceData(b)), C.size_t(len(b))
 	}
 	return C.FLB_OK
@@ -257,9 +243,9 @@ func setPaused(pause bool) {
 		inst.pauses--
 	}
 	if inst.pauses > 0 {
-		inst.engine.Pause()
+		inst.input.Pause()
 	} else {
-		inst.engine.Resume()
+		inst.input.Unpause()
 	}
 	mu.Unlock()
 	flushLogs(inst.api)
@@ -321,16 +307,11 @@ func FLBPluginExit() C.int {
 	mu.Unlock()
 
 	stopAll(done)
-	stopped := time.Now()
 	for _, inst := range done {
-		inst.engine.SaveCheckpoint()
+		c := inst.input.Close()
 		mu.Lock()
-		carried[inst.name] = carriedPositions{inst.engine.Positions(), stopped}
+		carried[inst.name] = c
 		mu.Unlock()
-		inst.docker.Close()
-		metrics.Shared.Forget(inst.name)
-		metrics.Shared.Release()
-		inst.m.Close()
 		logsDropped.DeleteLabelValues(inst.name)
 		flushLogs(inst.api)
 		C.free(inst.key)
@@ -354,11 +335,11 @@ func forgetLocked(inst *instance) {
 	}
 }
 
-// stopAll stops engines in parallel, so shutdown takes one engine's time.
+// stopAll stops inputs in parallel, so shutdown takes one input's time.
 func stopAll(insts []*instance) {
 	var wg sync.WaitGroup
 	for _, inst := range insts {
-		wg.Go(inst.engine.Stop)
+		wg.Go(inst.input.Stop)
 	}
 	wg.Wait()
 }

@@ -45,10 +45,9 @@ import (
 	"runtime/debug"
 	"unsafe"
 
-	"docker_logs/capture"
 )
 
-// cMemory gives the engines C memory to encode records into, so the block a
+// cMemory gives the inputs C memory to encode records into, so the block a
 // collect hands to Fluent Bit is the one the records were written to: no
 // copy, and the cleanup callback frees it (freeBlock).
 type cMemory struct{}
@@ -84,7 +83,6 @@ func freeBlock(p unsafe.Pointer) { C.block_free(p) }
 const gcPercent = 25
 
 func init() {
-	capture.SetMemory(cMemory{})
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}

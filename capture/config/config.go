@@ -3,6 +3,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"os"
@@ -11,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"docker_logs/capture/checkpoint"
 )
 
 // Getter returns a property's value, or "" when it is unset.
@@ -62,14 +61,14 @@ const defaultDockerHost = "unix:///var/run/docker.sock"
 func Parse(get Getter, defaultInstanceName string) (Config, error) {
 	p := parser{get: get}
 	c := Config{
-		DockerHost:   p.str("docker_host", os.Getenv("DOCKER_HOST")),
+		DockerHost:   cmp.Or(p.str("docker_host"), os.Getenv("DOCKER_HOST"), defaultDockerHost),
 		TLSCA:        p.file("docker_tls_ca"),
 		TLSCert:      p.file("docker_tls_cert"),
 		TLSKey:       p.file("docker_tls_key"),
-		InstanceName: p.str("instance_name", defaultInstanceName),
+		InstanceName: cmp.Or(p.str("instance_name"), defaultInstanceName),
 
-		ResyncInterval: p.duration("resync_interval", 30*time.Second),
-		RotateInterval: p.duration("rotate_interval", 5*time.Minute),
+		ResyncInterval: p.duration("resync_interval"),
+		RotateInterval: p.duration("rotate_interval"),
 
 		IncludeNames:  p.globs("include_names"),
 		ExcludeNames:  p.globs("exclude_names"),
@@ -77,22 +76,19 @@ func Parse(get Getter, defaultInstanceName string) (Config, error) {
 		ExcludeImages: p.globs("exclude_images"),
 		IncludeLabels: p.labels("include_labels"),
 		ExcludeLabels: p.labels("exclude_labels"),
-		ExcludeSelf:   p.bool("exclude_self", true),
+		ExcludeSelf:   p.bool("exclude_self", false),
 		ReadFromHead:  p.bool("read_from_head", false),
 		Details:       p.bool("details", false),
 		LabelKeys:     p.list("label_keys"),
 
-		MaxLineSize:   p.size("max_line_size", 1<<20, 1024),
-		BufferMaxSize: p.size("buffer_max_size", 12<<20, 64<<10),
+		MaxLineSize:   p.size("max_line_size", 1024),
+		BufferMaxSize: p.size("buffer_max_size", 64<<10),
 
 		DB:              p.db("db"),
-		DBFlushInterval: p.duration("db.flush_interval", 5*time.Second),
+		DBFlushInterval: p.duration("db.flush_interval"),
 
-		MetricsListen:          p.str("metrics_listen", "127.0.0.1:2021"),
-		MetricsContainerLabels: p.bool("metrics_container_labels", true),
-	}
-	if c.DockerHost == "" {
-		c.DockerHost = defaultDockerHost
+		MetricsListen:          p.str("metrics_listen"),
+		MetricsContainerLabels: p.bool("metrics_container_labels", false),
 	}
 	if scheme, addr, ok := strings.Cut(c.DockerHost, "://"); !ok || addr == "" ||
 		(scheme != "unix" && scheme != "tcp" && scheme != "http" && scheme != "https") {
@@ -107,7 +103,7 @@ func Parse(get Getter, defaultInstanceName string) (Config, error) {
 		if p.get("docker_tls_verify") == "" {
 			p.fail("DOCKER_TLS_VERIFY", os.Getenv("DOCKER_TLS_VERIFY"), "needs a CA: ca.pem in DOCKER_CERT_PATH, or docker_tls_ca")
 		} else {
-			p.fail("docker_tls_verify", p.str("docker_tls_verify", "on"), "needs docker_tls_ca")
+			p.fail("docker_tls_verify", p.str("docker_tls_verify"), "needs docker_tls_ca")
 		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") && p.err == nil {
@@ -138,15 +134,19 @@ func (p *parser) fail(key, value, why string) {
 	}
 }
 
-func (p *parser) str(key, def string) string {
+// str is the key's value, or its listed default (keys.go) when unset: the
+// one place each default is written.
+func (p *parser) str(key string) string {
 	if v := strings.TrimSpace(p.get(key)); v != "" {
 		return v
 	}
-	return def
+	return listedDefault(key)
 }
 
+// bool reads an on/off key; def is for a key whose default is not listed
+// because it depends on other keys.
 func (p *parser) bool(key string, def bool) bool {
-	v := p.str(key, "")
+	v := p.str(key)
 	switch strings.ToLower(v) {
 	case "":
 		return def
@@ -162,22 +162,19 @@ func (p *parser) bool(key string, def bool) bool {
 // duration takes a Go duration ("5m", "1.5s"), whole seconds ("30"), or
 // Fluent Bit's time form, whole units with S, M, H or D in either case
 // ("5M", "1d"), as the config map's time type announces.
-func (p *parser) duration(key string, def time.Duration) time.Duration {
-	v := p.str(key, "")
-	if v == "" {
-		return def
-	}
+func (p *parser) duration(key string) time.Duration {
+	v := p.str(key)
 	d, err := time.ParseDuration(v)
 	if err != nil {
 		var ok bool
 		if d, ok = fluentBitTime(v); !ok {
 			p.fail(key, v, "want a duration such as 30s, 5m or 1d")
-			return def
+			return 0
 		}
 	}
 	if d < 100*time.Millisecond {
 		p.fail(key, v, "must be at least 100ms")
-		return def
+		return 0
 	}
 	return d
 }
@@ -205,11 +202,8 @@ func fluentBitTime(v string) (time.Duration, bool) {
 
 // size takes bytes with an optional K, M or G suffix (powers of 1024), as
 // Fluent Bit's own size properties do.
-func (p *parser) size(key string, def, minimum int) int {
-	v := p.str(key, "")
-	if v == "" {
-		return def
-	}
+func (p *parser) size(key string, minimum int) int {
+	v := p.str(key)
 	s := strings.ToUpper(v)
 	s = strings.TrimSuffix(strings.TrimSuffix(s, "B"), "I")
 	mult := 1
@@ -227,18 +221,18 @@ func (p *parser) size(key string, def, minimum int) int {
 	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32)
 	if err != nil || int(n)*mult > 1<<31 {
 		p.fail(key, v, "want a size such as 512K or 16M, at most 2G")
-		return def
+		return 0
 	}
 	if int(n)*mult < minimum {
 		p.fail(key, v, fmt.Sprintf("must be at least %d bytes", minimum))
-		return def
+		return 0
 	}
 	return int(n) * mult
 }
 
 func (p *parser) list(key string) []string {
 	var out []string
-	for _, f := range strings.Split(p.get(key), ",") {
+	for _, f := range strings.Split(p.str(key), ",") {
 		if f = strings.TrimSpace(f); f != "" {
 			out = append(out, f)
 		}
@@ -270,7 +264,7 @@ func (p *parser) labels(key string) []LabelFilter {
 }
 
 func (p *parser) streams() (stdout, stderr bool) {
-	v := p.str("streams", "stdout,stderr")
+	v := p.str("streams")
 	for _, s := range p.list("streams") {
 		switch strings.ToLower(s) {
 		case "stdout":
@@ -280,9 +274,6 @@ func (p *parser) streams() (stdout, stderr bool) {
 		default:
 			p.fail("streams", v, fmt.Sprintf("unknown stream %q, want stdout and/or stderr", s))
 		}
-	}
-	if p.get("streams") == "" {
-		return true, true
 	}
 	if !stdout && !stderr && p.err == nil {
 		p.fail("streams", v, "names no stream")
@@ -324,20 +315,23 @@ func (p *parser) tlsFromEnv(c *Config) bool {
 
 // db checks that the checkpoint named by key can be written.
 func (p *parser) db(key string) string {
-	v := p.str(key, "")
+	v := p.str(key)
 	if v == "" {
 		return ""
 	}
-	if err := checkpoint.CheckWritable(v); err != nil {
-		p.fail(key, v, err.Error())
+	f, err := os.CreateTemp(filepath.Dir(v), filepath.Base(v)+".probe-*")
+	if err != nil {
+		p.fail(key, v, fmt.Errorf("cannot write in its directory: %w", err).Error())
 		return ""
 	}
+	f.Close()
+	os.Remove(f.Name())
 	return v
 }
 
 // file checks that a TLS file named by key can be read.
 func (p *parser) file(key string) string {
-	v := p.str(key, "")
+	v := p.str(key)
 	if v == "" {
 		return ""
 	}

@@ -2,14 +2,13 @@ package config
 
 // Key describes one property of the plugin: what Fluent Bit's config map
 // registers (so that it rejects unknown keys and documents the plugin with
-// -h) and what the README's table says. Parse is the authority on values;
-// a test proves the two agree.
+// -h), what the README's table says, and the default Parse uses.
 type Key struct {
 	Name string
 	// Type is one of str, int, bool, size, time, clist (Fluent Bit's config
 	// map types; Fluent Bit only prints them, Parse checks values).
 	Type string
-	// Default is the value Parse uses when the key is unset, written as a
+	// Default is the value Parse reads when the key is unset, written as a
 	// user would; "" when it depends on something else (the description
 	// says what).
 	Default     string
@@ -56,3 +55,13 @@ var keys = []Key{
 
 // Keys returns every property the plugin reads, in the order -h lists them.
 func Keys() []Key { return append([]Key(nil), keys...) }
+
+// listedDefault is the Default of the key named name.
+func listedDefault(name string) string {
+	for _, k := range keys {
+		if k.Name == name {
+			return k.Default
+		}
+	}
+	panic("config: no key " + name)
+}

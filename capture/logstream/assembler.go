@@ -97,10 +97,6 @@ func (a *Assembler) finish(s Stream) Line {
 	return l
 }
 
-// Pending reports whether some stream holds an unfinished line. A position
-// taken while one is pending would skip the line's first chunks on resume.
-func (a *Assembler) Pending() bool { return a.pending > 0 }
-
 // Flush hands out the unfinished lines, for a container that exited before
 // ending its last line.
 func (a *Assembler) Flush(emit func(Line)) {

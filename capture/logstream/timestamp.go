@@ -1,6 +1,5 @@
 // Package logstream parses the bytes of a Docker logs stream: frames,
-// timestamps and partial lines. It does no I/O of its own beyond reading the
-// io.Reader it is given, so every parser here can be fuzzed and benchmarked.
+// timestamps and partial lines, with no I/O beyond the io.Reader it is given.
 package logstream
 
 import (

@@ -167,6 +167,3 @@ func (m *Input) Close() {
 		v.DeletePartialMatch(match)
 	}
 }
-
-// Name is the instance's input label.
-func (m *Input) Name() string { return m.name }

@@ -1,6 +1,5 @@
-// Package record encodes log lines as Fluent Bit records:
-// [EventTime, {log, stream, container_id, container_name, container_image,
-// labels?, log_truncated?, attrs?}].
+// Package record encodes log lines as Fluent Bit records: [EventTime, {log,
+// stream, container_id, container_name, container_image, labels?, ...}].
 package record
 
 import (
@@ -80,14 +79,9 @@ func sortedKeys(m map[string]string) []string {
 }
 
 // Append appends one record to dst. ts is in Unix nanoseconds; stream is
-// "stdout", "stderr" or "tty".
-func (e *Encoder) Append(dst []byte, ts int64, stream string, line []byte, truncated bool) []byte {
-	return e.AppendWithAttrs(dst, ts, stream, line, truncated, nil)
-}
-
-// AppendWithAttrs appends a record with an "attrs" field: attrs is a
-// msgpack map from EncodeAttrs, nil for none.
-func (e *Encoder) AppendWithAttrs(dst []byte, ts int64, stream string, line []byte, truncated bool, attrs []byte) []byte {
+// "stdout", "stderr" or "tty"; attrs, a msgpack map from EncodeAttrs,
+// becomes the "attrs" field (nil for none).
+func (e *Encoder) Append(dst []byte, ts int64, stream string, line []byte, truncated bool, attrs []byte) []byte {
 	fields := e.fields + 2
 	if truncated {
 		fields++

@@ -292,7 +292,7 @@ func TestAppendRecord(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			enc := NewEncoder(tt.c, tt.labelKeys)
-			rec := decodeOne(t, enc.Append(nil, ts, tt.stream, tt.line, tt.truncated))
+			rec := decodeOne(t, enc.Append(nil, ts, tt.stream, tt.line, tt.truncated, nil))
 			if rec.sec != sec || rec.nsec != nsec {
 				t.Errorf("timestamp %d.%09d, want %d.%09d", rec.sec, rec.nsec, sec, nsec)
 			}
@@ -370,7 +370,7 @@ func TestAppendTimestamp(t *testing.T) {
 	}
 	enc := NewEncoder(testContainer, nil)
 	for _, tt := range tests {
-		rec := decodeOne(t, enc.Append(nil, tt.ts, "stdout", []byte("x"), false))
+		rec := decodeOne(t, enc.Append(nil, tt.ts, "stdout", []byte("x"), false, nil))
 		if rec.sec != tt.sec || rec.nsec != tt.nsec {
 			t.Errorf("ts %d: EventTime %d.%09d, want %d.%09d", tt.ts, rec.sec, rec.nsec, tt.sec, tt.nsec)
 		}
@@ -384,7 +384,7 @@ func TestAppendRecordsEndToEnd(t *testing.T) {
 	var buf []byte
 	for i := 0; i < 100; i++ {
 		buf = enc.Append(buf, int64(1700000000+i)*1e9+int64(i), []string{"stdout", "stderr"}[i%2],
-			[]byte(strings.Repeat("x", i*7)), i%10 == 0)
+			[]byte(strings.Repeat("x", i*7)), i%10 == 0, nil)
 	}
 	recs, err := decodeRecords(buf)
 	if err != nil || len(recs) != 100 {
@@ -406,9 +406,9 @@ func TestAppendRecordsEndToEnd(t *testing.T) {
 func TestEncoderAppendNoAlloc(t *testing.T) {
 	enc := NewEncoder(testContainer, []string{"*"})
 	line := bytes.Repeat([]byte{'m'}, 100)
-	buf := enc.Append(nil, 1709618828123456789, "stdout", line, true)
+	buf := enc.Append(nil, 1709618828123456789, "stdout", line, true, nil)
 	allocs := testing.AllocsPerRun(1000, func() {
-		buf = enc.Append(buf[:0], 1709618828123456789, "stdout", line, false)
+		buf = enc.Append(buf[:0], 1709618828123456789, "stdout", line, false, nil)
 	})
 	if allocs != 0 {
 		t.Fatalf("Append allocates %.1f times per record, want 0", allocs)
@@ -428,11 +428,11 @@ func BenchmarkEncoderAppend(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			enc := NewEncoder(testContainer, bc.labelKeys)
 			line := bytes.Repeat([]byte{'m'}, bc.n)
-			buf := enc.Append(nil, 1709618828123456789, "stdout", line, true)
+			buf := enc.Append(nil, 1709618828123456789, "stdout", line, true, nil)
 			b.SetBytes(int64(bc.n))
 			b.ReportAllocs()
 			for b.Loop() {
-				buf = enc.Append(buf[:0], 1709618828123456789, "stdout", line, false)
+				buf = enc.Append(buf[:0], 1709618828123456789, "stdout", line, false, nil)
 			}
 		})
 	}

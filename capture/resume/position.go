@@ -1,7 +1,7 @@
-// Package resume decides how a container's log stream is reopened and which
-// entries of a reopened stream were handed over already. It is pure: the
-// tailer does the I/O and asks a Cursor what each entry is.
-//
+// Package resume owns the one Position type and decides how a container's
+// log is reopened from it and which entries of a reopened log are new.
+package resume
+
 // What an open costs the daemon: `since` alone makes it decode every retained
 // log file from the first line, while `tail=N` makes it seek back N entries
 // from the end. So a stream resumes from an anchor, an entry known to be in
@@ -9,7 +9,6 @@
 // daemon's since is inclusive, so when the anchor shows at the head of that
 // window, the window covered everything after it; when it does not, the
 // window was too small and is widened, then dropped for since alone.
-package resume
 
 import (
 	"encoding/json"
@@ -119,4 +118,13 @@ func (p *Position) UnmarshalJSON(b []byte) error {
 	}
 	*p = Position{Anchor: j.Anchor, TS: j.TS, Skip: j.Skip}
 	return nil
+}
+
+// Pending is one stream's newest position among its records not yet handed
+// over. Each stream owns one, so a record costs no map update; the
+// hand-over buffer guards its fields until the ledger makes it delivered.
+type Pending struct {
+	ID     string
+	Pos    Position
+	Queued bool
 }

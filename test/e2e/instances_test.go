@@ -110,9 +110,9 @@ func TestExitSavesPositionsAfterTheLastCollect(t *testing.T) {
 }
 
 // Fluent Bit keeps a plugin's log line (log_file, log counters) only when
-// it comes from one of its own threads; the supervisor, tailers and
+// it comes from one of its own threads; discovery, tailers and
 // checkpoint log from goroutines. A daemon that does not answer makes the
-// supervisor log at once.
+// discovery log at once.
 func TestPluginLogsOnlyFromFluentBitThreads(t *testing.T) {
 	prefix := uniqueName(t)
 	addr := freeAddr(t)

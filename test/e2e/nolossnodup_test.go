@@ -356,7 +356,7 @@ func TestDaemonRestart(t *testing.T) {
 	if v, _ := metricValue(fams, "docker_logs_events_reconnects_total", nil); v < 1 {
 		t.Errorf("docker_logs_events_reconnects_total = %v, want at least 1", v)
 	}
-	// The supervisor pings with backoff (at most 10 s): it sees the daemon
+	// Discovery pings with backoff (at most 10 s): it sees the daemon
 	// back at its next ping.
 	if !eventually(15*time.Second, func() bool {
 		v, _ := metricValue(scrape(t, addr), "docker_logs_docker_up", nil)

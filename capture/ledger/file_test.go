@@ -1,4 +1,4 @@
-package checkpoint
+package ledger
 
 import (
 	"docker_logs/capture/resume"
@@ -15,7 +15,7 @@ var (
 )
 
 func TestSaveThenLoad(t *testing.T) {
-	db := New(filepath.Join(t.TempDir(), "positions.db"))
+	db := NewFile(filepath.Join(t.TempDir(), "positions.db"))
 	want := map[string]Position{
 		idA: {Anchor: 1700000000123456000, TS: 1700000000123456789, Skip: [3]int{3, 1, 0}},
 		idB: resume.FromTime(1),
@@ -34,13 +34,13 @@ func TestSaveThenLoad(t *testing.T) {
 	if saved.Before(before) || saved.After(time.Now()) {
 		t.Errorf("saved time %v not within the Save call", saved)
 	}
-	if m, _ := filepath.Glob(db.Path() + ".tmp-*"); len(m) != 0 {
+	if m, _ := filepath.Glob(db.path + ".tmp-*"); len(m) != 0 {
 		t.Errorf("temporary files left: %v", m)
 	}
 }
 
 func TestMissingFileIsEmpty(t *testing.T) {
-	got, saved, warning := New(filepath.Join(t.TempDir(), "none.db")).Load()
+	got, saved, warning := NewFile(filepath.Join(t.TempDir(), "none.db")).Load()
 	if len(got) != 0 || !saved.IsZero() || warning != nil {
 		t.Errorf("got %v %v %v, want nothing", got, saved, warning)
 	}
@@ -63,7 +63,7 @@ func TestUnusableFileMovedAside(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "positions.db")
 			os.WriteFile(path, []byte(tc.content), 0o644)
-			got, _, warning := New(path).Load()
+			got, _, warning := NewFile(path).Load()
 			if len(got) != 0 {
 				t.Errorf("positions %v from an unusable file", got)
 			}
@@ -85,13 +85,13 @@ func TestUnusableFileMovedAside(t *testing.T) {
 	// The good file itself loads.
 	path := filepath.Join(t.TempDir(), "positions.db")
 	os.WriteFile(path, []byte(good), 0o644)
-	if got, _, warning := New(path).Load(); warning != nil || got[idA] != (Position{Anchor: 9, TS: 10, Skip: [3]int{1, 0, 0}}) {
+	if got, _, warning := NewFile(path).Load(); warning != nil || got[idA] != (Position{Anchor: 9, TS: 10, Skip: [3]int{1, 0, 0}}) {
 		t.Errorf("good file: %v %v", got, warning)
 	}
 	// A version 1 file loads: every entry stamped ts was handed over.
 	v1 := `{"format":"docker_logs.checkpoint","version":1,"saved":5,"positions":{"` + idA + `":{"ts":10,"n":1}}}`
 	os.WriteFile(path, []byte(v1), 0o644)
-	if got, _, warning := New(path).Load(); warning != nil || got[idA] != resume.FromTime(11) {
+	if got, _, warning := NewFile(path).Load(); warning != nil || got[idA] != resume.FromTime(11) {
 		t.Errorf("version 1 file: %v %v", got, warning)
 	}
 }
@@ -100,7 +100,7 @@ func TestUnusableFileMovedAside(t *testing.T) {
 // intact; the next load uses the previous version and removes the leftover.
 func TestCrashMidWriteKeepsPreviousVersion(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "positions.db")
-	db := New(path)
+	db := NewFile(path)
 	if err := db.Save(map[string]Position{idA: resume.FromTime(7)}); err != nil {
 		t.Fatal(err)
 	}
@@ -114,17 +114,8 @@ func TestCrashMidWriteKeepsPreviousVersion(t *testing.T) {
 	}
 }
 
-func TestCheckWritable(t *testing.T) {
-	if err := CheckWritable(filepath.Join(t.TempDir(), "x.db")); err != nil {
-		t.Errorf("writable directory: %v", err)
-	}
-	if err := CheckWritable("/nonexistent-dir/x.db"); err == nil {
-		t.Error("missing directory accepted")
-	}
-}
-
 func TestSaveFailsInMissingDirectory(t *testing.T) {
-	if err := New("/nonexistent-dir/x.db").Save(map[string]Position{}); err == nil {
+	if err := NewFile("/nonexistent-dir/x.db").Save(map[string]Position{}); err == nil {
 		t.Error("Save into a missing directory succeeded")
 	}
 }

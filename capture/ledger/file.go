@@ -1,8 +1,9 @@
-// Package checkpoint keeps every container's log position in a file, so a
-// restarted plugin resumes where it stopped. Writes are crash-safe: a
-// temporary file is written and synced, then renamed over the old one, and
-// the directory is synced, so the file is always one whole version.
-package checkpoint
+package ledger
+
+// The checkpoint file keeps every container's position, so a restarted
+// plugin resumes where it stopped. Writes are crash-safe: a temporary file
+// is written and synced, then renamed over the old one, and the directory
+// is synced, so the file is always one whole version.
 
 import (
 	"encoding/json"
@@ -13,12 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"time"
-
-	"docker_logs/capture/resume"
 )
-
-// Position is the one position type; its JSON form reads version 1 entries.
-type Position = resume.Position
 
 const (
 	format  = "docker_logs.checkpoint"
@@ -34,32 +30,20 @@ type file struct {
 
 var containerID = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-// DB is one checkpoint file.
-type DB struct {
+// File is one checkpoint file. Position's JSON form reads version 1
+// entries too.
+type File struct {
 	path string
 }
 
-// New returns the checkpoint kept at path.
-func New(path string) *DB { return &DB{path: path} }
-
-// CheckWritable reports whether a checkpoint can be written at path.
-func CheckWritable(path string) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".probe-*")
-	if err != nil {
-		return fmt.Errorf("cannot write in its directory: %w", err)
-	}
-	f.Close()
-	return os.Remove(f.Name())
-}
-
-// Path is the checkpoint file.
-func (db *DB) Path() string { return db.path }
+// NewFile returns the checkpoint kept at path.
+func NewFile(path string) *File { return &File{path: path} }
 
 // Load reads the positions and when they were saved. A missing file is an
 // empty one. A file that cannot be read as a checkpoint of this version is
 // moved aside, and Load returns no positions with a warning saying where it
 // went: the plugin then starts as if there had been none.
-func (db *DB) Load() (positions map[string]Position, saved time.Time, warning error) {
+func (db *File) Load() (positions map[string]Position, saved time.Time, warning error) {
 	db.removeTemporaries()
 	b, err := os.ReadFile(db.path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -100,7 +84,7 @@ func decode(b []byte, f *file) error {
 }
 
 // Save replaces the checkpoint with positions.
-func (db *DB) Save(positions map[string]Position) error {
+func (db *File) Save(positions map[string]Position) error {
 	b, err := json.Marshal(file{Format: format, Version: version, Saved: time.Now().UnixNano(), Positions: positions})
 	if err != nil {
 		return err
@@ -132,7 +116,7 @@ func (db *DB) Save(positions map[string]Position) error {
 }
 
 // removeTemporaries deletes what a write cut short by a crash left behind.
-func (db *DB) removeTemporaries() {
+func (db *File) removeTemporaries() {
 	matches, _ := filepath.Glob(db.path + ".tmp-*")
 	for _, m := range matches {
 		os.Remove(m)

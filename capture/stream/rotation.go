@@ -1,4 +1,4 @@
-package capture
+package stream
 
 import (
 	"context"
@@ -7,19 +7,9 @@ import (
 	"time"
 )
 
-// catchUpLimit is how long a stream that has not reached its position, or
-// is reading a backlog, may run: the daemon may take long to scan a large
-// log with since alone, and a reopen in the middle of a backlog costs the
-// daemon a seek back over all of it.
-func catchUpLimit(rotate time.Duration) time.Duration { return max(10*rotate, rotate+time.Minute) }
-
-// recheck is how often a stream past its rotate_interval that is still
-// reading a backlog is looked at again.
-const recheck = time.Second
-
 // rotation ends a stream at rotate_interval, or later: once it has reached
 // its position, and once it is no longer reading a backlog. The stream's
-// hard limit (catchUpLimit) bounds both.
+// hard limit (Settings.CatchUp) bounds both.
 type rotation struct {
 	state   atomic.Int32 // rotationRunning, rotationReached or rotationDue
 	cancel  context.CancelCauseFunc

@@ -1,44 +1,49 @@
-package capture
+package handover
 
 import (
 	"cmp"
 	"context"
+	"log/slog"
 	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"docker_logs/capture/ledger"
 	"docker_logs/capture/logstream"
 	"docker_logs/capture/metrics"
+	"docker_logs/capture/resume"
 )
 
 // countingMemory is the Go heap, counting blocks out and back.
 type countingMemory struct {
-	goMemory
+	GoHeap
 	allocs, grows, frees int
 }
 
-func (m *countingMemory) Alloc(n int) []byte { m.allocs++; return m.goMemory.Alloc(n) }
+func (m *countingMemory) Alloc(n int) []byte { m.allocs++; return m.GoHeap.Alloc(n) }
 func (m *countingMemory) Grow(b []byte, n int) []byte {
 	m.grows++
-	return m.goMemory.Grow(b, n)
+	return m.GoHeap.Grow(b, n)
 }
 func (m *countingMemory) Free(b []byte) { m.frees++ }
 
-func newTestBuffer(t *testing.T, limit int) (*buffer, *countingMemory) {
+func newTestBuffer(t *testing.T, limit int) (*Buffer, *countingMemory) {
 	mem := &countingMemory{}
-	return newBufferIn(limit, metrics.NewInput("buffer_test_"+t.Name(), true), mem), mem
+	m := metrics.NewInput("buffer_test_"+t.Name(), true)
+	t.Cleanup(m.Close)
+	return New(limit, mem, ledger.Open("", time.Second, m, slog.New(slog.DiscardHandler)), m), mem
 }
 
 // fill adds records of size bytes until total bytes went in or the buffer
 // is full (then it reports false).
-func fill(t *testing.T, b *buffer, size, total int) bool {
+func fill(t *testing.T, b *Buffer, size, total int) bool {
 	t.Helper()
 	rec := make([]byte, size)
-	slot := &pendingPosition{id: "c"}
+	slot := &resume.Pending{ID: "c"}
 	for n := 0; n < total; n += size {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
-		err := b.add(ctx, rec, logstream.Stdout, size, slot, Position{}, time.Time{})
+		err := b.Add(ctx, rec, logstream.Stdout, size, slot, resume.Position{}, time.Time{})
 		cancel()
 		if err != nil {
 			return false
@@ -76,7 +81,7 @@ func TestBufferSizedToDemand(t *testing.T) {
 			var takes []int
 			for _, n := range tt.perTick {
 				full = !fill(t, b, 1000, n)
-				d := b.take()
+				d := b.Take()
 				takes = append(takes, len(d))
 				if d != nil {
 					mem.Free(d)
@@ -103,7 +108,7 @@ func TestBufferPauseLowersTheCeiling(t *testing.T) {
 	b, mem := newTestBuffer(t, 64<<20)
 	collect := func() int {
 		fill(t, b, 1000, 64<<20)
-		d := b.take()
+		d := b.Take()
 		mem.Free(d)
 		return len(d)
 	}
@@ -112,8 +117,8 @@ func TestBufferPauseLowersTheCeiling(t *testing.T) {
 			t.Fatalf("ramp: handed over %d, want %d", got, want)
 		}
 	}
-	b.setPaused(true) // the 2 MB hand-over went past the limit
-	b.setPaused(false)
+	b.SetPaused(true) // the 2 MB hand-over went past the limit
+	b.SetPaused(false)
 	for i := range calmCollects - 1 {
 		if got := collect(); got != 1048000 {
 			t.Fatalf("collect %d after the pause: handed over %d, want at most half the hand-over before it (1048000)", i, got)
@@ -125,8 +130,8 @@ func TestBufferPauseLowersTheCeiling(t *testing.T) {
 	if got := collect(); got != 2096000 {
 		t.Fatalf("after %d calm collects: handed over %d, want the ceiling doubled back (2096000)", calmCollects, got)
 	}
-	b.setPaused(true)
-	b.setPaused(false)
+	b.SetPaused(true)
+	b.SetPaused(false)
 	if got := collect(); got != 1048000 {
 		t.Fatalf("after a second pause: handed over %d, want 1048000", got)
 	}
@@ -143,7 +148,7 @@ func TestBufferOversizedRecord(t *testing.T) {
 	if fill(t, b, 3*limit, 3*limit) {
 		t.Fatal("an oversized record went in beside others")
 	}
-	d := b.take()
+	d := b.Take()
 	mem.Free(d)
 	if !fill(t, b, 3*limit, 3*limit) {
 		t.Fatal("an oversized record did not go in alone")
@@ -151,7 +156,7 @@ func TestBufferOversizedRecord(t *testing.T) {
 	if fill(t, b, 100, 100) {
 		t.Fatal("a record went in after the oversized one")
 	}
-	d = b.take()
+	d = b.Take()
 	if len(d) != 3*limit {
 		t.Fatalf("handed over %d bytes, want %d", len(d), 3*limit)
 	}
@@ -162,29 +167,23 @@ func TestBufferOversizedRecord(t *testing.T) {
 }
 
 // TestBufferTakeHandsOverOwnership: take returns the block records were
-// encoded into (no copy) and starts a new one; collect gives it back.
+// encoded into (no copy) and starts a new one; the taker frees it.
 func TestBufferTakeHandsOverOwnership(t *testing.T) {
 	b, mem := newTestBuffer(t, 1<<20)
-	if b.take() != nil {
+	if b.Take() != nil {
 		t.Fatal("take of an empty buffer returned a block")
 	}
 	fill(t, b, 100, 1000)
 	block := b.blk.data
-	d := b.take()
+	d := b.Take()
 	if &d[0] != &block[0] || len(d) != 1000 {
 		t.Fatal("take did not hand over the block records were encoded into")
 	}
 	if b.blk.data != nil {
 		t.Fatal("the buffer kept the block it handed over")
 	}
-	fill(t, b, 100, 1000)
-	b.collect(func(p []byte) {
-		if len(p) != 1000 {
-			t.Errorf("collect handed %d bytes", len(p))
-		}
-	})
-	if mem.frees != 1 || mem.allocs != 2 {
-		t.Fatalf("allocs %d frees %d, want 2 and 1 (the taken block is the caller's)", mem.allocs, mem.frees)
+	if mem.frees != 0 || mem.allocs != 1 {
+		t.Fatalf("allocs %d frees %d, want 1 and 0 (the taken block is the caller's)", mem.allocs, mem.frees)
 	}
 }
 
@@ -223,22 +222,25 @@ func TestAwaitBacklog(t *testing.T) {
 			pctx, stopProducer := context.WithCancel(context.Background())
 			defer stopProducer()
 			produced := make(chan struct{}) // closed when the producer stops
+			started := make(chan struct{})  // closed at the first record
 			var added atomic.Int64
 			if tt.lines == none {
 				close(produced)
 			} else {
 				go func() {
 					defer close(produced)
-					slot := &pendingPosition{id: "c"}
+					slot := &resume.Pending{ID: "c"}
 					for i := 1; tt.stopAt == 0 || i <= tt.stopAt; i++ {
 						var at time.Time
 						if tt.lines == backlog {
 							at = time.Now()
 						}
-						if err := b.add(pctx, []byte("record"), logstream.Stdout, 6, slot, Position{}, at); err != nil {
+						if err := b.Add(pctx, []byte("record"), logstream.Stdout, 6, slot, resume.Position{}, at); err != nil {
 							return
 						}
-						added.Add(1)
+						if added.Add(1) == 1 {
+							close(started)
+						}
 						select {
 						case <-pctx.Done():
 							return
@@ -247,7 +249,11 @@ func TestAwaitBacklog(t *testing.T) {
 					}
 				}()
 				// The wait starts once lines are coming.
-				eventually(t, 5*time.Second, func() bool { return added.Load() > 0 })
+				select {
+				case <-started:
+				case <-time.After(5 * time.Second):
+					t.Fatal("no record added within 5s")
+				}
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -286,18 +292,18 @@ func TestAwaitBacklog(t *testing.T) {
 // wait for a backlog again.
 func TestAwaitBacklogAfterFullBlock(t *testing.T) {
 	b, _ := newTestBuffer(t, 4096)
-	slot := &pendingPosition{id: "c"}
+	slot := &resume.Pending{ID: "c"}
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
-		err := b.add(ctx, []byte("record"), logstream.Stdout, 6, slot, Position{}, time.Now())
+		err := b.Add(ctx, []byte("record"), logstream.Stdout, 6, slot, resume.Position{}, time.Now())
 		cancel()
 		if err != nil {
 			break // full
 		}
 	}
 	b.awaitBacklog(context.Background(), time.Minute, time.Minute) // returns at once: full
-	b.take()
-	if err := b.add(context.Background(), []byte("record"), logstream.Stdout, 6, slot, Position{}, time.Now()); err != nil {
+	b.Take()
+	if err := b.Add(context.Background(), []byte("record"), logstream.Stdout, 6, slot, resume.Position{}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	const hold = 200 * time.Millisecond

@@ -1,9 +1,12 @@
-package capture
+// Package dockerapi is the Docker Engine API as the input uses it: the
+// client, the daemon's clock, and retrying with backoff.
+package dockerapi
 
 import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/docker/go-connections/tlsconfig"
 	"github.com/moby/moby/client"
@@ -22,10 +25,10 @@ type Docker interface {
 	Events(ctx context.Context, options client.EventsListOptions) client.EventsResult
 }
 
-// NewDockerClient connects to cfg.DockerHost. The client negotiates the API
+// NewClient connects to cfg.DockerHost. The client negotiates the API
 // version with the daemon on the first request (down to its MinAPIVersion,
 // 1.40: Docker 19.03).
-func NewDockerClient(cfg config.Config) (*client.Client, error) {
+func NewClient(cfg config.Config) (*client.Client, error) {
 	// Requests are a few hundred bytes: a small write buffer saves 3 KiB on
 	// each of the many long-lived stream connections. HTTP/1.1 only, as the
 	// daemon speaks: otherwise the Clone in WithHTTPClient sets up HTTP/2,
@@ -52,3 +55,7 @@ func NewDockerClient(cfg config.Config) (*client.Client, error) {
 	}
 	return c, nil
 }
+
+// RequestTimeout bounds the one-off requests (ping, list, inspect, a
+// probe) that are not a log stream.
+const RequestTimeout = 10 * time.Second

@@ -1,0 +1,234 @@
+// Package discovery finds the containers to follow, by listing and by the
+// daemon's events, and owns the tailer of each: starts, restarts, ends.
+package discovery
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/client"
+
+	"docker_logs/capture/config"
+	"docker_logs/capture/dockerapi"
+	"docker_logs/capture/metrics"
+	"docker_logs/capture/resume"
+	"docker_logs/capture/stream"
+)
+
+// Positions is where discovery records which containers are followed.
+type Positions interface {
+	// Seed remembers where a newly followed container starts.
+	Seed(id string, p resume.Position)
+	// Forget drops a removed container's positions.
+	Forget(id string)
+}
+
+// Deps are what discovery works with.
+type Deps struct {
+	Config  config.Config
+	Docker  dockerapi.Docker
+	Clock   *dockerapi.Clock
+	Streams *stream.Deps    // given to every tailer
+	Stream  stream.Settings // likewise
+	Ledger  Positions
+	Metrics *metrics.Input
+	Log     *slog.Logger
+	// Resumed are the positions saved by an earlier run, at SavedAt (zero
+	// when none were).
+	Resumed map[string]resume.Position
+	SavedAt time.Time
+}
+
+// Discovery keeps one tailer running for each container that passes the
+// filters, from its start until it stops or is removed.
+type Discovery struct {
+	d       Deps
+	selfID  string
+	started time.Time // when Run began: "now" for read_from_head off
+	up      atomic.Bool
+
+	exited  chan tailerExit
+	tailers sync.WaitGroup
+	// Owned by Run's goroutine.
+	running map[string]*tailerHandle
+	// positions of containers without a running tailer, to resume from,
+	// and the names their series carry.
+	positions map[string]resume.Position
+	names     map[string]string
+	// ignored are containers not read until they start again: TTY ones
+	// while stdout is not selected, and those whose logs cannot be read.
+	ignored map[string]error
+	// unreadable holds the containers reported unreadable, so each is
+	// reported once.
+	unreadable map[string]bool
+	// saved are the containers with a position from before this run.
+	saved map[string]bool
+	// listed is set once a first list has succeeded: containers seen by it
+	// existed before the plugin (see initialPosition).
+	listed bool
+}
+
+// New returns the discovery of an input; Run starts it.
+func New(d Deps) *Discovery {
+	s := &Discovery{
+		d: d, exited: make(chan tailerExit), running: map[string]*tailerHandle{},
+		positions: map[string]resume.Position{}, names: map[string]string{}, ignored: map[string]error{},
+		unreadable: map[string]bool{}, saved: map[string]bool{},
+	}
+	for id, p := range d.Resumed {
+		s.positions[id] = p
+		s.saved[id] = true
+	}
+	if d.Config.ExcludeSelf {
+		s.selfID = ownContainerID()
+	}
+	return s
+}
+
+// Up reports whether the daemon answered the last ping.
+func (s *Discovery) Up() bool { return s.up.Load() }
+
+func (s *Discovery) setUp(up bool) {
+	s.up.Store(up)
+	if up {
+		s.d.Metrics.DockerUp.Set(1)
+	} else {
+		s.d.Metrics.DockerUp.Set(0)
+	}
+}
+
+// Run discovers containers until ctx ends, and returns once every tailer
+// it started has ended.
+func (s *Discovery) Run(ctx context.Context) {
+	s.started = time.Now()
+	defer s.tailers.Wait()
+	defer s.stopAll()
+	b := dockerapi.NewBackoff(250*time.Millisecond, 10*time.Second)
+	up := true
+	for ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, dockerapi.RequestTimeout)
+		_, err := s.d.Docker.Ping(pctx, client.PingOptions{})
+		cancel()
+		if err != nil {
+			s.setUp(false)
+			if up && ctx.Err() == nil {
+				s.d.Log.Error("Docker daemon unreachable; retrying with backoff", "docker_host", s.d.Config.DockerHost, "error", err)
+			}
+			up = false
+			if s.wait(ctx, &b) != nil {
+				return
+			}
+			continue
+		}
+		if !up {
+			s.d.Log.Info("Docker daemon reachable again", "docker_host", s.d.Config.DockerHost)
+		}
+		up = true
+		s.d.Clock.Measure(ctx, s.d.Docker, s.d.Config.DockerHost, s.d.Log)
+		s.setUp(true)
+		if s.watch(ctx) {
+			b.Reset()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		s.d.Metrics.Reconnects.Inc()
+		if s.wait(ctx, &b) != nil {
+			return
+		}
+	}
+}
+
+// wait sleeps for the backoff while still reaping tailers that end.
+func (s *Discovery) wait(ctx context.Context, b *dockerapi.Backoff) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- b.Wait(wctx) }()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case x := <-s.exited:
+			s.reap(ctx, x)
+		}
+	}
+}
+
+// watch follows the events stream and re-lists on a timer. It returns when
+// the events stream fails or ctx ends, reporting whether it had been up.
+func (s *Discovery) watch(ctx context.Context) (wasUp bool) {
+	ectx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	subscribed := time.Now()
+	ev := s.d.Docker.Events(ectx, client.EventsListOptions{
+		Filters: make(client.Filters).Add("type", string(events.ContainerEventType)),
+	})
+	// Subscribed first, listed second: nothing starts unseen in between.
+	if err := s.resync(ctx); err != nil {
+		return false
+	}
+	resync := time.NewTicker(s.d.Config.ResyncInterval)
+	defer resync.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return true
+		case m := <-ev.Messages:
+			s.handleEvent(ctx, m)
+		case err := <-ev.Err:
+			if ctx.Err() == nil {
+				// docker_up follows the next ping, not the events stream.
+				s.d.Metrics.Error(metrics.ReasonEvents)
+				s.d.Log.Warn("Docker events stream ended; reconnecting", "error", err)
+			}
+			// A stream refused or closed at once was never up: back off
+			// rather than subscribe and list again four times a second.
+			return time.Since(subscribed) >= time.Second
+		case <-resync.C:
+			s.resync(ctx)
+		case x := <-s.exited:
+			s.reap(ctx, x)
+		}
+	}
+}
+
+func (s *Discovery) handleEvent(ctx context.Context, m events.Message) {
+	id := m.Actor.ID
+	switch m.Action {
+	case events.ActionStart:
+		delete(s.ignored, id) // a new run may be readable
+		if h, ok := s.running[id]; ok {
+			h.restart = true // its old stream is ending; follow the new run
+			return
+		}
+		s.list(ctx, make(client.Filters).Add("id", id))
+	case events.ActionRename:
+		if h, ok := s.running[id]; ok {
+			old := h.t.Name()
+			h.t.Rename(stream.TrimSlash(m.Actor.Attributes["name"]))
+			s.d.Metrics.ForgetContainer(old)
+		}
+	case events.ActionDestroy:
+		s.forget(id)
+	}
+}
+
+// resync lists every container: it starts tailers for running ones that have
+// none and forgets the positions of containers that no longer exist.
+func (s *Discovery) resync(ctx context.Context) error {
+	ids, err := s.list(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for id := range s.positions {
+		if _, ok := ids[id]; !ok {
+			s.forget(id)
+		}
+	}
+	return nil
+}

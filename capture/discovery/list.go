@@ -1,0 +1,117 @@
+package discovery
+
+import (
+	"context"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"docker_logs/capture/dockerapi"
+	"docker_logs/capture/metrics"
+	"docker_logs/capture/resume"
+	"docker_logs/capture/stream"
+)
+
+// list lists containers matching f (all states) and starts a tailer for each
+// running one that passes the filters. It returns every ID it saw.
+func (s *Discovery) list(ctx context.Context, f client.Filters) (map[string]bool, error) {
+	lctx, cancel := context.WithTimeout(ctx, dockerapi.RequestTimeout)
+	defer cancel()
+	res, err := s.d.Docker.ContainerList(lctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		if ctx.Err() == nil {
+			s.d.Metrics.Error(metrics.ReasonList)
+			s.d.Log.Warn("listing containers failed", "error", err)
+		}
+		return nil, err
+	}
+	first := !s.listed
+	s.listed = true
+	ids := make(map[string]bool, len(res.Items))
+	for _, c := range res.Items {
+		ids[c.ID] = true
+		if _, ok := s.positions[c.ID]; first && !ok {
+			if p, ok := s.initialPosition(ctx, c); ok {
+				s.positions[c.ID] = p
+			}
+		}
+		if s.running[c.ID] != nil || s.ignored[c.ID] != nil || !s.wanted(c) {
+			continue
+		}
+		switch {
+		case c.State == "running":
+			s.start(ctx, c.ID, 0)
+		case first && s.saved[c.ID]:
+			// It stopped while the plugin was down, or before its last
+			// lines were handed over: its tailer reads what it wrote after
+			// its position, and ends with the log.
+			s.start(ctx, c.ID, 0)
+		case first && !s.d.SavedAt.IsZero():
+			// It had no position when they were saved; it may have run
+			// while the plugin was down.
+			s.start(ctx, c.ID, s.d.Clock.OnDaemonClock(s.d.SavedAt))
+		}
+	}
+	return ids, nil
+}
+
+// initialPosition is where a container found by the first listing, and
+// without a saved position, is read from; false for its first line.
+//   - read_from_head on: its first line.
+//   - Positions were saved (a checkpoint, or a hot reload): a container
+//     created after that is read from its first line; one that existed then
+//     had no position because it did not run, so it is read from when they
+//     were saved (lines it wrote while the plugin was down are new).
+//   - Otherwise: a running container from now, and a stopped one from when
+//     the plugin started (its next run's lines are all new).
+func (s *Discovery) initialPosition(ctx context.Context, c container.Summary) (resume.Position, bool) {
+	clock := s.d.Clock
+	switch {
+	case s.d.Config.ReadFromHead:
+		return resume.Position{}, false
+	case !s.d.SavedAt.IsZero():
+		saved := clock.OnDaemonClock(s.d.SavedAt)
+		if s.createdBefore(ctx, c, saved) {
+			return resume.FromTime(saved), true
+		}
+		return resume.Position{}, false
+	case c.State == "running":
+		return resume.FromNow(clock.OnDaemonClock(s.started)), true
+	}
+	return resume.FromTime(clock.OnDaemonClock(s.started)), true
+}
+
+// createdBefore reports whether the container was created before ts (the
+// daemon's clock, Unix nanoseconds). A listing gives whole seconds; within
+// that second the inspect's time decides, and a container it cannot tell is
+// taken as created after (its whole log is read: nothing is lost).
+func (s *Discovery) createdBefore(ctx context.Context, c container.Summary, ts int64) bool {
+	switch {
+	case time.Unix(c.Created+1, 0).UnixNano() <= ts:
+		return true
+	case time.Unix(c.Created, 0).UnixNano() > ts:
+		return false
+	}
+	ictx, cancel := context.WithTimeout(ctx, dockerapi.RequestTimeout)
+	defer cancel()
+	res, err := s.d.Docker.ContainerInspect(ictx, c.ID, client.ContainerInspectOptions{})
+	if err != nil {
+		return false
+	}
+	created, err := time.Parse(time.RFC3339Nano, res.Container.Created)
+	return err == nil && created.UnixNano() < ts
+}
+
+// wanted reports whether the container passes the filters and is not the
+// one Fluent Bit runs in (exclude_self).
+func (s *Discovery) wanted(c container.Summary) bool {
+	if c.ID == s.selfID {
+		return false
+	}
+	name := ""
+	if len(c.Names) > 0 {
+		name = stream.TrimSlash(c.Names[0])
+	}
+	return s.d.Config.Match(name, c.Image, c.Labels)
+}
