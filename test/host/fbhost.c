@@ -2,8 +2,8 @@
  * fbhost.c - a small stand-in for Fluent Bit 5.1 that loads a Go input
  * plugin (.so built with -buildmode=c-shared) and drives it the way Fluent
  * Bit's Go proxy does (src/flb_plugin_proxy.c, src/proxy/go/go.c,
- * src/flb_log_event_decoder.c), so tests can run the plugin without Fluent
- * Bit. The facts it mirrors are in /work/shared/fluent-bit-go-input.md.
+ * src/flb_log_event_decoder.c in Fluent Bit's source), so tests can run the
+ * plugin without Fluent Bit.
  *
  * Build:
  *   gcc -O2 -Wall -Wextra -o build/fbhost test/host/fbhost.c \
