@@ -747,7 +747,7 @@ func TestBackpressure(t *testing.T) {
 			h.e.start()
 			// The records before the first 40 KiB line fit, that one does
 			// not: the buffer fills to their size, then stops.
-			enc := record.NewEncoder(record.Container{ID: a, Name: "alpha", Image: "img-alpha"}, nil)
+			enc := record.NewEncoder(record.Container{ID: a, Name: "alpha", Image: "img-alpha"}, record.Fields{})
 			full := 0.0
 			for _, w := range want {
 				stream, text, _ := strings.Cut(w, ":")

@@ -16,6 +16,7 @@ import (
 	"docker_logs/capture/handover"
 	"docker_logs/capture/ledger"
 	"docker_logs/capture/metrics"
+	"docker_logs/capture/record"
 	"docker_logs/capture/resume"
 	"docker_logs/capture/stream"
 )
@@ -106,20 +107,21 @@ func newInput(cfg config.Config, deps Deps) (*Input, error) {
 	in.watchdog = stream.NewWatchdog(cfg.RotateInterval, in.metrics, in.log)
 	in.settings = stream.Settings{
 		Rotate: cfg.RotateInterval, MaxLineSize: cfg.MaxLineSize,
-		Stdout: cfg.Stdout, Stderr: cfg.Stderr, Details: cfg.Details, LabelKeys: cfg.LabelKeys,
+		Stdout: cfg.Stdout, Stderr: cfg.Stderr, Details: cfg.Details, HostName: cfg.HostName,
+		Fields: record.Fields{LabelKeys: cfg.LabelKeys, ComposeSwarm: cfg.ComposeSwarmFields},
 	}
 	return in, nil
 }
 
 func (in *Input) start() {
-	clock := &dockerapi.Clock{}
+	daemon := &dockerapi.Daemon{}
 	resumed, savedAt := in.ledger.Resumed()
 	in.discovery = discovery.New(discovery.Deps{
-		Config: in.cfg, Docker: in.docker, Clock: clock,
+		Config: in.cfg, Docker: in.docker, Daemon: daemon,
 		Stream: in.settings,
 		Streams: &stream.Deps{
 			Docker: in.docker, Source: stream.APISource{Docker: in.docker, MaxLineSize: in.cfg.MaxLineSize},
-			Clock: clock, Sink: in.sink, Watchdog: in.watchdog, Metrics: in.metrics, Log: in.log,
+			Daemon: daemon, Sink: in.sink, Watchdog: in.watchdog, Metrics: in.metrics, Log: in.log,
 		},
 		Ledger:  positions{in.buf, in.ledger},
 		Metrics: in.metrics, Log: in.log, Resumed: resumed, SavedAt: savedAt,

@@ -65,7 +65,7 @@ func BenchmarkLinePath(b *testing.B) {
 	src := &lpLoopReader{data: lpStream(4096, lineSize)}
 	id := strings.Repeat("0123456789abcdef", 4)
 	slot := &resume.Pending{ID: id}
-	enc := record.NewEncoder(record.Container{ID: id, Name: "bench-linepath-0", Image: "docker-logs-test:latest"}, nil)
+	enc := record.NewEncoder(record.Container{ID: id, Name: "bench-linepath-0", Image: "docker-logs-test:latest"}, record.Fields{})
 	r := logstream.NewReader(src, false, 1<<20+logstream.ChunkSize)
 	asm := logstream.NewAssembler(1 << 20)
 	// The plugin's blocks are C memory, malloc'd and freed every collect:

@@ -43,6 +43,8 @@ type Config struct {
 	ReadFromHead                 bool
 	LabelKeys                    []string
 	Details                      bool
+	ComposeSwarmFields           bool
+	HostName                     string // "" for the daemon's name
 
 	MaxLineSize   int
 	BufferMaxSize int
@@ -80,6 +82,9 @@ func Parse(get Getter, defaultInstanceName string) (Config, error) {
 		ReadFromHead:  p.bool("read_from_head", false),
 		Details:       p.bool("details", false),
 		LabelKeys:     p.list("label_keys"),
+
+		ComposeSwarmFields: p.bool("compose_swarm_fields", false),
+		HostName:           p.str("host_name"),
 
 		MaxLineSize:   p.size("max_line_size", 1024),
 		BufferMaxSize: p.size("buffer_max_size", 64<<10),
@@ -342,50 +347,4 @@ func (p *parser) file(key string) string {
 	}
 	f.Close()
 	return v
-}
-
-// Match reports whether a container passes the filters. name has no
-// leading slash.
-func (c *Config) Match(name, image string, labels map[string]string) bool {
-	if len(c.IncludeNames) > 0 && !anyGlob(c.IncludeNames, name) || anyGlob(c.ExcludeNames, name) {
-		return false
-	}
-	if len(c.IncludeImages) > 0 && !anyImageGlob(c.IncludeImages, image) || anyImageGlob(c.ExcludeImages, image) {
-		return false
-	}
-	if len(c.IncludeLabels) > 0 && !anyLabel(c.IncludeLabels, labels) || anyLabel(c.ExcludeLabels, labels) {
-		return false
-	}
-	return true
-}
-
-func anyGlob(globs []string, s string) bool {
-	for _, g := range globs {
-		if ok, _ := path.Match(g, s); ok {
-			return true
-		}
-	}
-	return false
-}
-
-// anyImageGlob matches images as paths whose "*" crosses "/", so that
-// registry/* matches registry/team/app: both sides have "/" swapped for a
-// byte no image reference holds, which path.Match treats as any other.
-func anyImageGlob(globs []string, image string) bool {
-	image = strings.ReplaceAll(image, "/", "\x00")
-	for _, g := range globs {
-		if ok, _ := path.Match(strings.ReplaceAll(g, "/", "\x00"), image); ok {
-			return true
-		}
-	}
-	return false
-}
-
-func anyLabel(filters []LabelFilter, labels map[string]string) bool {
-	for _, f := range filters {
-		if v, ok := labels[f.Key]; ok && (!f.HasValue || v == f.Value) {
-			return true
-		}
-	}
-	return false
 }

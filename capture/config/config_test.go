@@ -41,6 +41,7 @@ func TestParseDefaults(t *testing.T) {
 		Stderr:                 true,
 		ExcludeSelf:            true,
 		ReadFromHead:           false,
+		ComposeSwarmFields:     true,
 		MaxLineSize:            1 << 20,
 		BufferMaxSize:          12 << 20,
 		DBFlushInterval:        5 * time.Second,
@@ -409,6 +410,32 @@ func TestMatch(t *testing.T) {
 				if got := c.Match(ct.name, ct.image, ct.labels); got != want {
 					t.Errorf("Match(%q, %q, %v) = %v, want %v", ct.name, ct.image, ct.labels, got, want)
 				}
+			}
+		})
+	}
+}
+
+func TestOptOutOf(t *testing.T) {
+	tests := []struct {
+		name   string
+		labels map[string]string
+		want   OptOut
+	}{
+		{"no labels", nil, OptOut{}},
+		{"excluded", map[string]string{"fluentbit.io/exclude": "true"}, OptOut{All: true}},
+		{"any case, on, yes, 1", map[string]string{"fluentbit.io/exclude": " On "}, OptOut{All: true}},
+		{"false keeps it", map[string]string{"fluentbit.io/exclude": "false"}, OptOut{}},
+		{"not a boolean keeps it", map[string]string{"fluentbit.io/exclude": "maybe"}, OptOut{}},
+		{"stdout only", map[string]string{"fluentbit.io/exclude_stdout": "yes"}, OptOut{Stdout: true}},
+		{"stderr only", map[string]string{"fluentbit.io/exclude_stderr": "1"}, OptOut{Stderr: true}},
+		{"both streams: the container", map[string]string{"fluentbit.io/exclude_stdout": "true", "fluentbit.io/exclude_stderr": "true"},
+			OptOut{All: true, Stdout: true, Stderr: true}},
+		{"another prefix is no opt-out", map[string]string{"fluentbit.io/exclude-app": "true"}, OptOut{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := OptOutOf(tt.labels); got != tt.want {
+				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})
 	}

@@ -45,6 +45,8 @@ var keys = []Key{
 	{"read_from_head", TypeBool, "off", "read containers running at start from their first line"},
 	{"label_keys", TypeCList, "", "labels to add to records as labels; * adds all"},
 	{"details", TypeBool, "off", "add the attributes the daemon attaches to each line (--log-opt labels=, env=, env-regex=) as attrs"},
+	{"compose_swarm_fields", TypeBool, "on", "add compose_* and swarm_* fields from the labels Compose and Swarm set"},
+	{"host_name", TypeStr, "", "the host field of every record (default the daemon's name, from its /info)"},
 	{"max_line_size", TypeSize, "1M", "longer lines are cut here and marked log_truncated"},
 	{"buffer_max_size", TypeSize, "12M", "records waiting for the next collect; streams stop reading when full"},
 	{"db", TypeStr, "", "checkpoint file of positions, to resume after a restart"},

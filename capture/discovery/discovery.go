@@ -31,7 +31,7 @@ type Positions interface {
 type Deps struct {
 	Config  config.Config
 	Docker  dockerapi.Docker
-	Clock   *dockerapi.Clock
+	Daemon  *dockerapi.Daemon
 	Streams *stream.Deps    // given to every tailer
 	Stream  stream.Settings // likewise
 	Ledger  Positions
@@ -65,6 +65,9 @@ type Discovery struct {
 	// unreadable holds the containers reported unreadable, so each is
 	// reported once.
 	unreadable map[string]bool
+	// excluded are the containers whose labels opt out.
+	excluded map[string]bool
+	inotify  *inotifyWatch
 	// saved are the containers with a position from before this run.
 	saved map[string]bool
 	// listed is set once a first list has succeeded: containers seen by it
@@ -77,7 +80,8 @@ func New(d Deps) *Discovery {
 	s := &Discovery{
 		d: d, exited: make(chan tailerExit), running: map[string]*tailerHandle{},
 		positions: map[string]resume.Position{}, names: map[string]string{}, ignored: map[string]error{},
-		unreadable: map[string]bool{}, saved: map[string]bool{},
+		unreadable: map[string]bool{}, saved: map[string]bool{}, excluded: map[string]bool{},
+		inotify: newInotifyWatch(d.Config.DockerHost, inotifyPath, d.Metrics, d.Log),
 	}
 	for id, p := range d.Resumed {
 		s.positions[id] = p
@@ -128,7 +132,7 @@ func (s *Discovery) Run(ctx context.Context) {
 			s.d.Log.Info("Docker daemon reachable again", "docker_host", s.d.Config.DockerHost)
 		}
 		up = true
-		s.d.Clock.Measure(ctx, s.d.Docker, s.d.Config.DockerHost, s.d.Log)
+		s.d.Daemon.Refresh(ctx, s.d.Docker, s.d.Config.DockerHost, s.d.Log)
 		s.setUp(true)
 		if s.watch(ctx) {
 			b.Reset()
@@ -226,6 +230,11 @@ func (s *Discovery) resync(ctx context.Context) error {
 		return err
 	}
 	for id := range s.positions {
+		if _, ok := ids[id]; !ok {
+			s.forget(id)
+		}
+	}
+	for id := range s.excluded {
 		if _, ok := ids[id]; !ok {
 			s.forget(id)
 		}

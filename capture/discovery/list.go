@@ -7,6 +7,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
+	"docker_logs/capture/config"
 	"docker_logs/capture/dockerapi"
 	"docker_logs/capture/metrics"
 	"docker_logs/capture/resume"
@@ -39,6 +40,10 @@ func (s *Discovery) list(ctx context.Context, f client.Filters) (map[string]bool
 		if s.running[c.ID] != nil || s.ignored[c.ID] != nil || !s.wanted(c) {
 			continue
 		}
+		if config.OptOutOf(c.Labels).All {
+			s.setExcluded(c.ID, true)
+			continue
+		}
 		switch {
 		case c.State == "running":
 			s.start(ctx, c.ID, 0)
@@ -50,10 +55,24 @@ func (s *Discovery) list(ctx context.Context, f client.Filters) (map[string]bool
 		case first && !s.d.SavedAt.IsZero():
 			// It had no position when they were saved; it may have run
 			// while the plugin was down.
-			s.start(ctx, c.ID, s.d.Clock.OnDaemonClock(s.d.SavedAt))
+			s.start(ctx, c.ID, s.d.Daemon.OnDaemonClock(s.d.SavedAt))
 		}
 	}
+	s.inotify.check(len(s.running))
 	return ids, nil
+}
+
+// setExcluded counts a container its labels opt out, or no longer.
+func (s *Discovery) setExcluded(id string, excluded bool) {
+	if s.excluded[id] == excluded {
+		return
+	}
+	if excluded {
+		s.excluded[id] = true
+	} else {
+		delete(s.excluded, id)
+	}
+	s.d.Metrics.Excluded.Set(float64(len(s.excluded)))
 }
 
 // initialPosition is where a container found by the first listing, and
@@ -66,7 +85,7 @@ func (s *Discovery) list(ctx context.Context, f client.Filters) (map[string]bool
 //   - Otherwise: a running container from now, and a stopped one from when
 //     the plugin started (its next run's lines are all new).
 func (s *Discovery) initialPosition(ctx context.Context, c container.Summary) (resume.Position, bool) {
-	clock := s.d.Clock
+	clock := s.d.Daemon
 	switch {
 	case s.d.Config.ReadFromHead:
 		return resume.Position{}, false

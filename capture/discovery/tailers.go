@@ -95,6 +95,7 @@ func (s *Discovery) forget(id string) {
 	delete(s.positions, id)
 	delete(s.names, id)
 	delete(s.ignored, id)
+	s.setExcluded(id, false)
 	if s.unreadable[id] {
 		delete(s.unreadable, id)
 		s.d.Metrics.Unreadable.Set(float64(len(s.unreadable)))

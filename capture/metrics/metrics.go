@@ -48,6 +48,10 @@ var (
 	watched       = newGauge("containers_watched", "Containers followed now.")
 	unreadable    = newGauge("containers_unreadable",
 		"Containers whose logging driver keeps no log the API can read (driver none); tried again when they restart.")
+	excluded = newGauge("containers_excluded",
+		"Containers whose labels opt out (fluentbit.io/exclude, or both of _stdout and _stderr).")
+	inotifyLimit = newGauge("daemon_inotify_limit",
+		"fs.inotify.max_user_instances of the daemon's host, which bounds the log files it watches rather than polls; absent when the plugin cannot read it (a remote daemon).")
 	stalled     = newGauge("streams_stalled", "Streams older than rotate_interval plus grace (watchdog).")
 	bufferBytes = newGauge("buffer_bytes", "Bytes of records waiting for the next collect.")
 	bufferLimit = newGauge("buffer_limit_bytes", "buffer_max_size.")
@@ -102,7 +106,7 @@ type Input struct {
 	WindowMisses, SinceScans, Replays  prometheus.Counter
 	CheckpointWrites, CheckpointErrors prometheus.Counter
 	StreamsActive, Watched, Stalled    prometheus.Gauge
-	Unreadable                         prometheus.Gauge
+	Unreadable, Excluded               prometheus.Gauge
 	BufferBytes, BufferLimit, Paused   prometheus.Gauge
 	DockerUp, CheckpointLag            prometheus.Gauge
 }
@@ -117,8 +121,8 @@ func NewInput(name string, containerLabels bool) *Input {
 		WindowMisses: windowMiss.WithLabelValues(name), SinceScans: sinceScans.WithLabelValues(name),
 		Replays:       replays.WithLabelValues(name),
 		StreamsActive: streamsActive.WithLabelValues(name), Watched: watched.WithLabelValues(name),
-		Unreadable: unreadable.WithLabelValues(name),
-		Stalled:    stalled.WithLabelValues(name), BufferBytes: bufferBytes.WithLabelValues(name),
+		Unreadable: unreadable.WithLabelValues(name), Excluded: excluded.WithLabelValues(name),
+		Stalled: stalled.WithLabelValues(name), BufferBytes: bufferBytes.WithLabelValues(name),
 		BufferLimit: bufferLimit.WithLabelValues(name), Paused: paused.WithLabelValues(name),
 		DockerUp: dockerUp.WithLabelValues(name), CheckpointLag: ckptLag.WithLabelValues(name),
 	}
@@ -133,6 +137,9 @@ func NewInput(name string, containerLabels bool) *Input {
 	}
 	return m
 }
+
+// SetInotifyLimit shows the daemon host's inotify limit.
+func (m *Input) SetInotifyLimit(n int) { inotifyLimit.WithLabelValues(m.name).Set(float64(n)) }
 
 // Error counts one error of the given reason.
 func (m *Input) Error(reason string) { errorsTotal.WithLabelValues(m.name, reason).Inc() }
@@ -162,7 +169,7 @@ func (m *Input) Close() {
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 		records, bytes, rotations, errorsTotal, truncated, reconnects, ckptWrites, ckptErrors,
 		windowMiss, sinceScans, replays,
-		streamsActive, watched, unreadable, stalled, bufferBytes, bufferLimit, paused, dockerUp, ckptLag,
+		streamsActive, watched, unreadable, excluded, inotifyLimit, stalled, bufferBytes, bufferLimit, paused, dockerUp, ckptLag,
 	} {
 		v.DeletePartialMatch(match)
 	}

@@ -118,7 +118,7 @@ func checkOracle(t *testing.T, inputs []input) {
 		if in.attrs != nil {
 			attrs = EncodeAttrs(nil, in.attrs)
 		}
-		buf = NewEncoder(in.c, in.labelKeys).Append(buf, in.ts, in.stream, in.line, in.truncated, attrs)
+		buf = NewEncoder(in.c, Fields{LabelKeys: in.labelKeys}).Append(buf, in.ts, in.stream, in.line, in.truncated, attrs)
 	}
 	got := oracleDecode(t, buf)
 	if len(got) != len(inputs) {

@@ -17,6 +17,32 @@ type Container struct {
 	Name   string // without the leading slash
 	Image  string // as the container was created with
 	Labels map[string]string
+	Host   string // the host it runs on; "" for no host field
+}
+
+// Fields chooses the metadata fields besides the container's own.
+type Fields struct {
+	// LabelKeys selects the labels to add as a "labels" map: nil adds
+	// none, ["*"] adds all.
+	LabelKeys []string
+	// ComposeSwarm adds a field for each Compose and Swarm label present
+	// (composeSwarm).
+	ComposeSwarm bool
+}
+
+// composeSwarm are the labels Compose and Swarm set, and the flat fields
+// they become: flat snake_case names are fields in Elasticsearch and
+// OpenSearch and labels in Loki as they are, where a dotted name would be
+// split into objects or refused.
+var composeSwarm = []struct{ label, field string }{
+	{"com.docker.compose.project", "compose_project"},
+	{"com.docker.compose.service", "compose_service"},
+	{"com.docker.compose.container-number", "compose_container_number"},
+	{"com.docker.compose.oneoff", "compose_oneoff"},
+	{"com.docker.swarm.service.name", "swarm_service"},
+	{"com.docker.swarm.task.name", "swarm_task"},
+	{"com.docker.swarm.node.id", "swarm_node_id"},
+	{"com.docker.stack.namespace", "swarm_stack"},
 }
 
 // Encoder writes the records of one container. The metadata fields are
@@ -27,9 +53,8 @@ type Encoder struct {
 	ts       eventTime
 }
 
-// NewEncoder prepares the metadata of c. labelKeys selects the labels to add
-// as a "labels" map: nil adds none, ["*"] adds all.
-func NewEncoder(c Container, labelKeys []string) *Encoder {
+// NewEncoder prepares the metadata of c, with the fields f chooses.
+func NewEncoder(c Container, f Fields) *Encoder {
 	e := &Encoder{fields: 3}
 	b := msgp.AppendString(nil, "container_id")
 	b = msgp.AppendString(b, c.ID)
@@ -37,7 +62,19 @@ func NewEncoder(c Container, labelKeys []string) *Encoder {
 	b = msgp.AppendString(b, c.Name)
 	b = msgp.AppendString(b, "container_image")
 	b = msgp.AppendString(b, c.Image)
-	if labels := selectLabels(c.Labels, labelKeys); labels != nil {
+	if c.Host != "" {
+		e.fields++
+		b = msgp.AppendString(b, "host")
+		b = msgp.AppendString(b, c.Host)
+	}
+	for _, cs := range composeSwarm {
+		if v, ok := c.Labels[cs.label]; ok && f.ComposeSwarm {
+			e.fields++
+			b = msgp.AppendString(b, cs.field)
+			b = msgp.AppendString(b, v)
+		}
+	}
+	if labels := selectLabels(c.Labels, f.LabelKeys); labels != nil {
 		e.fields++
 		b = msgp.AppendString(b, "labels")
 		b = msgp.AppendMapHeader(b, uint32(len(labels)))

@@ -291,7 +291,7 @@ func TestAppendRecord(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			enc := NewEncoder(tt.c, tt.labelKeys)
+			enc := NewEncoder(tt.c, Fields{LabelKeys: tt.labelKeys})
 			rec := decodeOne(t, enc.Append(nil, ts, tt.stream, tt.line, tt.truncated, nil))
 			if rec.sec != sec || rec.nsec != nsec {
 				t.Errorf("timestamp %d.%09d, want %d.%09d", rec.sec, rec.nsec, sec, nsec)
@@ -368,7 +368,7 @@ func TestAppendTimestamp(t *testing.T) {
 		{ts: -1, sec: 0, nsec: 0},
 		{ts: -1e18, sec: 0, nsec: 0},
 	}
-	enc := NewEncoder(testContainer, nil)
+	enc := NewEncoder(testContainer, Fields{})
 	for _, tt := range tests {
 		rec := decodeOne(t, enc.Append(nil, tt.ts, "stdout", []byte("x"), false, nil))
 		if rec.sec != tt.sec || rec.nsec != tt.nsec {
@@ -380,7 +380,7 @@ func TestAppendTimestamp(t *testing.T) {
 // TestAppendRecordsEndToEnd: records appended to one buffer decode one after
 // the other, each with its own line, as Fluent Bit reads a tick's buffer.
 func TestAppendRecordsEndToEnd(t *testing.T) {
-	enc := NewEncoder(testContainer, []string{"app"})
+	enc := NewEncoder(testContainer, Fields{LabelKeys: []string{"app"}})
 	var buf []byte
 	for i := 0; i < 100; i++ {
 		buf = enc.Append(buf, int64(1700000000+i)*1e9+int64(i), []string{"stdout", "stderr"}[i%2],
@@ -404,7 +404,7 @@ func TestAppendRecordsEndToEnd(t *testing.T) {
 }
 
 func TestEncoderAppendNoAlloc(t *testing.T) {
-	enc := NewEncoder(testContainer, []string{"*"})
+	enc := NewEncoder(testContainer, Fields{LabelKeys: []string{"*"}})
 	line := bytes.Repeat([]byte{'m'}, 100)
 	buf := enc.Append(nil, 1709618828123456789, "stdout", line, true, nil)
 	allocs := testing.AllocsPerRun(1000, func() {
@@ -426,13 +426,58 @@ func BenchmarkEncoderAppend(b *testing.B) {
 		{"16KB", nil, 16 << 10},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			enc := NewEncoder(testContainer, bc.labelKeys)
+			enc := NewEncoder(testContainer, Fields{LabelKeys: bc.labelKeys})
 			line := bytes.Repeat([]byte{'m'}, bc.n)
 			buf := enc.Append(nil, 1709618828123456789, "stdout", line, true, nil)
 			b.SetBytes(int64(bc.n))
 			b.ReportAllocs()
 			for b.Loop() {
 				buf = enc.Append(buf[:0], 1709618828123456789, "stdout", line, false, nil)
+			}
+		})
+	}
+}
+
+// The host field, and a flat field for each Compose and Swarm label
+// present, after the container's own fields and before the labels map.
+func TestHostComposeAndSwarmFields(t *testing.T) {
+	compose := map[string]string{
+		"com.docker.compose.project": "shop", "com.docker.compose.service": "web",
+		"com.docker.compose.container-number": "2", "com.docker.compose.oneoff": "False",
+		"com.docker.compose.version": "2.29.1",
+	}
+	swarm := map[string]string{
+		"com.docker.swarm.service.name": "shop_api", "com.docker.swarm.task.name": "shop_api.1.x7b2",
+		"com.docker.swarm.node.id": "n0d3", "com.docker.swarm.task.id": "x7b2", "com.docker.stack.namespace": "shop",
+	}
+	base := []string{"log", "stream", "container_id", "container_name", "container_image"}
+	tests := []struct {
+		name   string
+		c      Container
+		f      Fields
+		keys   []string
+		values map[string]string
+	}{
+		{"none", Container{ID: "i", Labels: map[string]string{"app": "x"}}, Fields{ComposeSwarm: true}, base, nil},
+		{"host", Container{ID: "i", Host: "node-7"}, Fields{}, append(base[:5:5], "host"), map[string]string{"host": "node-7"}},
+		{"compose", Container{ID: "i", Labels: compose}, Fields{ComposeSwarm: true},
+			append(base[:5:5], "compose_project", "compose_service", "compose_container_number", "compose_oneoff"),
+			map[string]string{"compose_project": "shop", "compose_service": "web", "compose_container_number": "2", "compose_oneoff": "False"}},
+		{"swarm, with host and labels", Container{ID: "i", Host: "node-7", Labels: swarm}, Fields{ComposeSwarm: true, LabelKeys: []string{"com.docker.swarm.task.id"}},
+			append(base[:5:5], "host", "swarm_service", "swarm_task", "swarm_node_id", "swarm_stack", "labels"),
+			map[string]string{"swarm_service": "shop_api", "swarm_task": "shop_api.1.x7b2", "swarm_node_id": "n0d3", "swarm_stack": "shop"}},
+		{"turned off", Container{ID: "i", Labels: compose}, Fields{}, base, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := decodeOne(t, NewEncoder(tt.c, tt.f).Append(nil, 1, "stdout", []byte("x"), false, nil))
+			if got := rec.body.keys(); strings.Join(got, ",") != strings.Join(tt.keys, ",") {
+				t.Fatalf("body keys %v, want %v", got, tt.keys)
+			}
+			for k, want := range tt.values {
+				if got := strField(t, rec.body, k); got != want {
+					t.Errorf("%s = %q, want %q", k, got, want)
+				}
 			}
 		})
 	}

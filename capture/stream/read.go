@@ -103,16 +103,17 @@ func (d *details) take(msg []byte) ([]byte, error) {
 func (t *Tailer) readingBacklog() bool {
 	ts := t.watch.lastTS.Load()
 	moved := t.watch.rotationTS.Swap(ts) != ts
-	return moved && time.Duration(t.d.Clock.OnDaemonClock(time.Now())-ts) > stallGrace(t.set.Rotate)
+	return moved && time.Duration(t.d.Daemon.OnDaemonClock(time.Now())-ts) > stallGrace(t.set.Rotate)
 }
 
-// wants reports whether the streams key selects s.
+// wants reports whether the streams key selects s, and the container's
+// labels do not exclude it.
 func (t *Tailer) wants(s logstream.Stream) bool {
 	switch s {
 	case logstream.Stderr:
-		return t.set.Stderr
+		return t.set.Stderr && !t.optOut.Stderr
 	default: // stdout, and a TTY's merged output
-		return t.set.Stdout
+		return t.set.Stdout && !t.optOut.Stdout
 	}
 }
 
@@ -122,7 +123,7 @@ func (t *Tailer) emit(ctx context.Context, line logstream.Line) error {
 	t.scratch = t.meta.Load().enc.Append(t.scratch[:0], line.TS, line.Stream.String(), line.Msg, line.Truncated, t.attrs.encoded)
 	var backlogAt time.Time
 	// A line with no timestamp of its own before any good one has TS 0.
-	if readAt := t.src.LastRead(); line.TS > 0 && t.d.Clock.OnDaemonClock(readAt)-line.TS > int64(lateLine) {
+	if readAt := t.src.LastRead(); line.TS > 0 && t.d.Daemon.OnDaemonClock(readAt)-line.TS > int64(lateLine) {
 		backlogAt = readAt
 	}
 	if err := t.d.Sink.Add(ctx, t.scratch, line.Stream, len(line.Msg), &t.pending, pos, backlogAt); err != nil {

@@ -3,6 +3,7 @@
 package stream
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -13,6 +14,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 
+	"docker_logs/capture/config"
 	"docker_logs/capture/dockerapi"
 	"docker_logs/capture/logstream"
 	"docker_logs/capture/metrics"
@@ -27,7 +29,8 @@ type Settings struct {
 	MaxLineSize    int
 	Stdout, Stderr bool
 	Details        bool
-	LabelKeys      []string
+	Fields         record.Fields
+	HostName       string // the host field; "" for the daemon's name
 }
 
 // Sink takes the records of every stream of an input (the hand-over
@@ -46,7 +49,7 @@ type Sink interface {
 type Deps struct {
 	Docker   dockerapi.Docker // inspects
 	Source   Source
-	Clock    *dockerapi.Clock
+	Daemon   *dockerapi.Daemon
 	Sink     Sink
 	Watchdog *Watchdog
 	Metrics  *metrics.Input
@@ -74,6 +77,7 @@ type Tailer struct {
 	running    bool
 	finishedAt int64
 	logDriver  string
+	optOut     config.OptOut // by the container's labels
 
 	cursor  *resume.Cursor
 	pending resume.Pending // its position among the records not yet handed over
@@ -120,7 +124,7 @@ func (t *Tailer) Name() string {
 func ShortID(id string) string { return id[:min(12, len(id))] }
 
 func (t *Tailer) setMeta(c record.Container) {
-	t.meta.Store(&containerMeta{Container: c, enc: record.NewEncoder(c, t.set.LabelKeys)})
+	t.meta.Store(&containerMeta{Container: c, enc: record.NewEncoder(c, t.set.Fields)})
 }
 
 // Rename gives the container's new name to the records read from now on;
@@ -182,7 +186,7 @@ func (t *Tailer) follow(ctx context.Context) error {
 			return err
 		}
 	}
-	if t.tty && !t.set.Stdout {
+	if t.tty && !t.wants(logstream.TTY) {
 		return ErrTTYNotWanted
 	}
 	if t.logDriver == "none" {
@@ -192,7 +196,7 @@ func (t *Tailer) follow(ctx context.Context) error {
 		return ErrStopped // nothing written since positions were saved
 	}
 	for {
-		plan := t.cursor.Plan(t.d.Clock.OnDaemonClock(time.Now()))
+		plan := t.cursor.Plan(t.d.Daemon.OnDaemonClock(time.Now()))
 		if plan.Probe {
 			if err := t.probe(ctx); err != nil {
 				return err
@@ -327,10 +331,11 @@ func (t *Tailer) inspect(ctx context.Context) error {
 		return &streamError{reason: metrics.ReasonList, err: err}
 	}
 	info := res.Container
-	c := record.Container{ID: info.ID, Name: TrimSlash(info.Name)}
+	c := record.Container{ID: info.ID, Name: TrimSlash(info.Name), Host: cmp.Or(t.set.HostName, t.d.Daemon.Name())}
 	if info.Config != nil {
 		c.Image, c.Labels = info.Config.Image, info.Config.Labels
 		t.tty = info.Config.Tty
+		t.optOut = config.OptOutOf(c.Labels)
 	}
 	t.running, t.finishedAt = false, 0
 	if info.State != nil {

@@ -73,6 +73,16 @@ type Record struct {
 		Labels    map[string]string `json:"labels"`
 		Truncated bool              `json:"log_truncated"`
 		Attrs     map[string]string `json:"attrs"`
+		Host      string            `json:"host"`
+		// Compose and Swarm fields.
+		ComposeProject string `json:"compose_project"`
+		ComposeService string `json:"compose_service"`
+		ComposeNumber  string `json:"compose_container_number"`
+		ComposeOneoff  string `json:"compose_oneoff"`
+		SwarmService   string `json:"swarm_service"`
+		SwarmTask      string `json:"swarm_task"`
+		SwarmNodeID    string `json:"swarm_node_id"`
+		SwarmStack     string `json:"swarm_stack"`
 	} `json:"record"`
 }
 
