@@ -23,11 +23,11 @@ func main() {}
 
 // instance is one configured docker_logs input.
 type instance struct {
-	name   string
-	key    unsafe.Pointer // C memory: Fluent Bit's remote_context for it
-	api    *C.struct_flb_api
-	input  *capture.Input
-	log    *slog.Logger
+	name  string
+	key   unsafe.Pointer // C memory: Fluent Bit's remote_context for it
+	api   *C.struct_flb_api
+	input *capture.Input
+	log   *slog.Logger
 	// warnedMisroute: the warning that Fluent Bit's pause of this instance
 	// stopped another one's collector was logged.
 	warnedMisroute bool

@@ -44,7 +44,6 @@ import (
 	"os"
 	"runtime/debug"
 	"unsafe"
-
 )
 
 // cMemory gives the inputs C memory to encode records into, so the block a
