@@ -114,4 +114,4 @@ bench: build host image-test
 
 # A tiny run that only proves the benchmark works.
 bench-smoke: build host image-test
-	$(GO) run ./test/bench -containers 1 -lines 2000 -rounds 1 -scale-containers 5 -scale-duration 5s -latency-duration 3s -reopen-sizes 200 -reopen-rounds 1 $(BENCH_FLAGS)
+	$(GO) run ./test/bench -containers 1 -lines 2000 -rounds 1 -scale-containers 5 -scale-duration 3s -scale-churn 2s -latency-duration 3s -reopen-sizes 200 -reopen-rounds 1 $(BENCH_FLAGS)

@@ -492,6 +492,8 @@ func TestEventsStreamCloses(t *testing.T) {
 	h.fake.start(a)
 	h.e.start()
 	h.ready()
+	// A running container is followed from now: log once its stream is open.
+	eventually(t, 5*time.Second, func() bool { return h.fake.followStreams() == 1 })
 	h.fake.log(a, 1, "a-0")
 	h.expectLines(a, []string{"stdout:a-0"}, 5*time.Second)
 
@@ -624,6 +626,35 @@ func TestRenameEvent(t *testing.T) {
 	if rs := h.records(a); rs[0].Name != "before" || rs[1].Name != "after" {
 		t.Errorf("names %q, %q; want before, after", rs[0].Name, rs[1].Name)
 	}
+}
+
+// A short-lived container that has exited by the time its start event is
+// handled: its lines are read all the same.
+func TestStartEventOfExitedContainer(t *testing.T) {
+	h := newHarness(t, nil)
+	h.e.start()
+	h.ready()
+	// Hold the list the start event makes until the container has exited.
+	held, gate := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	h.fake.handle(routeList, func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() { close(held); <-gate })
+		h.fake.serveList(w, r)
+	})
+	a := cid(1)
+	h.fake.create(a, "brief", false)
+	h.fake.start(a)
+	<-held
+	want := []string{"stdout:one", "stderr:two", "stdout:three"}
+	h.fake.log(a, 1, "one")
+	h.fake.log(a, 2, "two")
+	h.fake.log(a, 1, "three")
+	h.fake.stop(a)
+	close(gate)
+	h.expectLines(a, want, 5*time.Second)
+	eventually(t, 5*time.Second, func() bool { return value(h.m.Watched) == 0 })
+	h.finish()
+	compareLines(t, "brief", h.lines(a), want)
 }
 
 // A container that exits with an unterminated last line: the line is

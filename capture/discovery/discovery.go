@@ -210,7 +210,7 @@ func (s *Discovery) handleEvent(ctx context.Context, m events.Message) {
 			h.restart = true // its old stream is ending; follow the new run
 			return
 		}
-		s.list(ctx, make(client.Filters).Add("id", id))
+		s.list(ctx, make(client.Filters).Add("id", id), true)
 	case events.ActionRename:
 		if h, ok := s.running[id]; ok {
 			old := h.t.Name()
@@ -225,7 +225,7 @@ func (s *Discovery) handleEvent(ctx context.Context, m events.Message) {
 // resync lists every container: it starts tailers for running ones that have
 // none and forgets the positions of containers that no longer exist.
 func (s *Discovery) resync(ctx context.Context) error {
-	ids, err := s.list(ctx, nil)
+	ids, err := s.list(ctx, nil, false)
 	if err != nil {
 		return err
 	}

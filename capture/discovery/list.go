@@ -15,8 +15,9 @@ import (
 )
 
 // list lists containers matching f (all states) and starts a tailer for each
-// running one that passes the filters. It returns every ID it saw.
-func (s *Discovery) list(ctx context.Context, f client.Filters) (map[string]bool, error) {
+// running one that passes the filters, or for each one at all when started
+// (listed for a start event). It returns every ID it saw.
+func (s *Discovery) list(ctx context.Context, f client.Filters, started bool) (map[string]bool, error) {
 	lctx, cancel := context.WithTimeout(ctx, dockerapi.RequestTimeout)
 	defer cancel()
 	res, err := s.d.Docker.ContainerList(lctx, client.ContainerListOptions{All: true, Filters: f})
@@ -45,7 +46,9 @@ func (s *Discovery) list(ctx context.Context, f client.Filters) (map[string]bool
 			continue
 		}
 		switch {
-		case c.State == "running":
+		case c.State == "running", started:
+			// Listed for its start event: a run that already ended (a
+			// short-lived container) is read to the end of its log.
 			s.start(ctx, c.ID, 0)
 		case first && s.saved[c.ID]:
 			// It stopped while the plugin was down, or before its last

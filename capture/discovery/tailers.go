@@ -80,7 +80,7 @@ func (s *Discovery) reap(ctx context.Context, x tailerExit) {
 		return
 	}
 	if h.restart {
-		s.list(ctx, make(client.Filters).Add("id", x.id))
+		s.list(ctx, make(client.Filters).Add("id", x.id), true)
 	}
 }
 

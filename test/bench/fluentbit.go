@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,7 +43,8 @@ type fbRun struct {
 }
 
 // startFluentBit runs fluent-bit with args after its HTTP server's flags.
-func (b *bench) startFluentBit(args ...string) (*fbRun, error) {
+// Its stdout goes to stdout, or with its log when stdout is nil.
+func (b *bench) startFluentBit(stdout io.Writer, args ...string) (*fbRun, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -51,6 +53,9 @@ func (b *bench) startFluentBit(args ...string) (*fbRun, error) {
 	f := &fbRun{stderr: &stderrWatch{marks: map[string]time.Time{}, readsAtEnd: -1}, addr: addr, done: make(chan struct{})}
 	f.cmd = exec.Command(b.o.fluentBit, append([]string{"-H", "-L", "127.0.0.1", "-P", port}, args...)...)
 	f.cmd.Stdout, f.cmd.Stderr = f.stderr, f.stderr
+	if stdout != nil {
+		f.cmd.Stdout = stdout
+	}
 	f.start = time.Now()
 	if err := f.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start fluent-bit: %w", err)
@@ -143,7 +148,7 @@ func procHWM(pid int) int64 {
 // total records, and measures it.
 func (b *bench) measureFluentBit(ctx context.Context, input string, total int64, args ...string) (sideResult, error) {
 	d0 := procCPU(b.dockerdPID)
-	f, err := b.startFluentBit(args...)
+	f, err := b.startFluentBit(nil, args...)
 	if err != nil {
 		return sideResult{}, err
 	}

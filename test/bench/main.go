@@ -7,14 +7,17 @@
 // -line-size bytes as fast as it can and then idling, and waits until every
 // container's last line is in its log.
 //
-// Phase 2 alternates, over -rounds rounds, three ways of reading all those
+// Phase 2 alternates, over -rounds rounds, these ways of reading all those
 // lines back:
 //
 //   - A, the baseline: one raw reader per container of the logs API
 //     (follow=0, timestamps=1, stdout and stderr), in this process with the
 //     Docker Go client, copying the body to io.Discard: the daemon's own
 //     limit.
-//   - B, the headline: the plugin (build/in_docker_logs.so) in the
+//   - F, the headline (fluentbit.go): the plugin in the real Fluent Bit
+//     with its defaults, clocked at Fluent Bit's own record count; T: Fluent
+//     Bit's tail input on the same json-file logs.
+//   - B, secondary: the plugin (build/in_docker_logs.so) in the
 //     project's Fluent Bit host (build/fbhost) at Fluent Bit's cadence: a
 //     collect every -tick (1s, Fluent Bit's fixed interval) and the
 //     plugin's default settings (-buffer-max-size sets buffer_max_size),
@@ -34,12 +37,16 @@
 // spent meanwhile (/proc/<dockerd>/stat), the peak RSS, and the ratios B/A
 // of wall time and CPU, with the targets of issue 11.
 //
-// Phase 3 (scale) starts the host with metrics on a free loopback port,
-// starts -scale-containers idle containers (-scale-parallel at a time), waits
-// until a stream is open for each, follows them for -scale-duration and
-// prints the goroutines, FDs and RSS the host holds per container (the
-// difference of /metrics before the containers and after, divided by their
-// number).
+// Phase 3 (scale, scale.go) runs the real Fluent Bit with the plugin's
+// defaults and -o stdout (json_lines, parsed in this process), starts
+// -scale-containers containers writing 1 line/s, and measures dockerd's and
+// Fluent Bit's CPU for -scale-duration; stops the writers (SIGUSR1) and
+// measures again idle; reads the goroutines, FDs and RSS per container from
+// the plugin's /metrics (with none, and with all idle; never during a
+// window); starts -scale-churn-rate containers a second for -scale-churn,
+// each writing 3 lines and exiting, and reports p50/p99 of the time from
+// each start to its first record; checks every line arrived once; then
+// measures dockerd with one raw follow per container, and with none.
 //
 // Phase 4 (latency) starts the host at Fluent Bit's real tick (-latency-tick)
 // printing records, then one container writing -latency-rate lines a second
@@ -92,6 +99,8 @@ type options struct {
 	scaleContainers int
 	scaleDuration   time.Duration
 	scaleParallel   int
+	scaleChurn      time.Duration
+	scaleChurnRate  int
 
 	latencyDuration time.Duration
 	latencyRate     int
@@ -115,8 +124,10 @@ func parseFlags() options {
 	flag.StringVar(&o.bufferMax, "buffer-max-size", "", "phase 2 B: the plugin's buffer_max_size (empty: the plugin's default)")
 	flag.DurationVar(&o.tick, "tick", time.Second, "phase 2 B, the headline: the host's collect tick (Fluent Bit's is 1s)")
 	flag.DurationVar(&o.fastTick, "fast-tick", 100*time.Millisecond, "phase 2 B': the secondary line's collect tick (0 skips it)")
-	flag.IntVar(&o.scaleContainers, "scale-containers", 200, "phase 3: idle containers followed (0 skips)")
-	flag.DurationVar(&o.scaleDuration, "scale-duration", 60*time.Second, "phase 3: how long they are followed with every stream open")
+	flag.IntVar(&o.scaleContainers, "scale-containers", 300, "phase 3: containers followed in Fluent Bit (0 skips)")
+	flag.DurationVar(&o.scaleDuration, "scale-duration", 30*time.Second, "phase 3: each CPU window (at 1 line/s, idle, raw follows, nobody)")
+	flag.DurationVar(&o.scaleChurn, "scale-churn", 30*time.Second, "phase 3: how long containers start and exit beside them (0 skips)")
+	flag.IntVar(&o.scaleChurnRate, "scale-churn-rate", 10, "phase 3: containers started a second during churn")
 	flag.IntVar(&o.scaleParallel, "scale-parallel", 4, "containers created, started or removed at a time")
 	flag.DurationVar(&o.latencyDuration, "latency-duration", 10*time.Second, "phase 4: how long the container writes (0 skips)")
 	flag.IntVar(&o.latencyRate, "latency-rate", 200, "phase 4: lines per second")
@@ -158,6 +169,8 @@ func parseFlags() options {
 		fail(errors.New("-reopen-rounds must be at least 1"))
 	case o.scaleParallel < 1:
 		fail(errors.New("-scale-parallel must be at least 1"))
+	case o.scaleChurn > 0 && o.scaleChurnRate < 1:
+		fail(errors.New("-scale-churn-rate must be at least 1"))
 	case o.latencyDuration > 0 && o.latencyRate < 1:
 		fail(errors.New("-latency-rate must be at least 1"))
 	}
@@ -238,14 +251,6 @@ type report struct {
 	lat   *latencyResult
 }
 
-type scaleResult struct {
-	n                         int
-	before, after             map[string]float64
-	dur                       time.Duration
-	startTime                 time.Duration
-	goroutines, fds, rssBytes float64 // per container
-}
-
 type latencyResult struct {
 	lines          int
 	p50, p99, pmax time.Duration
@@ -262,7 +267,9 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 			return rep, err
 		}
 	}
-	if o.scaleContainers > 0 {
+	if o.scaleContainers > 0 && o.fluentBit == "" {
+		b.logf("phase 3 skipped: it runs in the real Fluent Bit, and no fluent-bit is on PATH (-fluent-bit)")
+	} else if o.scaleContainers > 0 {
 		s, err := b.scale(ctx)
 		rep.scale = s
 		if err != nil {
@@ -526,27 +533,7 @@ func (r *report) print(w io.Writer) {
 			fmt.Fprintln(w, "  F and T skipped: no fluent-bit on PATH (-fluent-bit)")
 		}
 	}
-	if s := r.scale; s != nil && s.after != nil {
-		fmt.Fprintf(w, "scale: %d idle containers followed for %.0fs with every stream open (containers started %d at a time in %.1fs), host at -T 1000\n",
-			s.n, s.dur.Seconds(), o.scaleParallel, s.startTime.Seconds())
-		fmt.Fprintf(w, "  %-28s %10s %9s %9s %15s %15s %16s\n", "", "goroutines", "open_fds", "rss_KiB",
-			"heap_alloc_KiB", "heap_inuse_KiB", "stack_inuse_KiB")
-		row := func(name string, m map[string]float64, div float64) {
-			fmt.Fprintf(w, "  %-28s %10.2f %9.2f %9.1f %15.1f %15.1f %16.1f\n", name,
-				m["go_goroutines"]/div, m["process_open_fds"]/div, m["process_resident_memory_bytes"]/1024/div,
-				m["go_memstats_heap_alloc_bytes"]/1024/div, m["go_memstats_heap_inuse_bytes"]/1024/div,
-				m["go_memstats_stack_inuse_bytes"]/1024/div)
-		}
-		row("before (no container)", s.before, 1)
-		row(fmt.Sprintf("after (%.0f streams active)", s.after["docker_logs_streams_active"]), s.after, 1)
-		diff := map[string]float64{}
-		for k, v := range s.after {
-			diff[k] = v - s.before[k]
-		}
-		row("per container", diff, float64(s.n))
-		r.target(w, "<= 3 goroutines per idle container", s.goroutines <= 3, fmt.Sprintf("%.2f", s.goroutines))
-		r.target(w, "<= 64 KiB RSS per idle container", s.rssBytes <= 64*1024, fmt.Sprintf("%.1f KiB", s.rssBytes/1024))
-	}
+	r.printScale(w)
 	if l := r.lat; l != nil {
 		fmt.Fprintf(w, "latency: 1 container, %d lines at %d lines/s, host at -T %d (records printed); latency = recv - time\n",
 			l.lines, o.latencyRate, o.latencyTick.Milliseconds())

@@ -18,6 +18,8 @@
 //	       [-id STR] [-after idle|exit] [-delay D] [-nonl]
 //
 // It handles SIGTERM and SIGINT itself (it runs as PID 1) and exits 0.
+// SIGUSR1 ends the writing early, after whole lines: the logger then idles
+// or exits as -after says (the benchmark stops containers writing this way).
 package main
 
 import (
@@ -266,8 +268,9 @@ func writeLines(c *config, out []*stream, from, to int) error {
 	return nil
 }
 
-// run writes the lines; it returns when -n lines per stream are written.
-func run(c *config, out []*stream) error {
+// run writes the lines; it returns when -n lines per stream are written, or
+// when stop is closed.
+func run(c *config, out []*stream, stop <-chan struct{}) error {
 	maxSize := 0
 	for _, s := range c.sizes {
 		maxSize = max(maxSize, s)
@@ -277,11 +280,20 @@ func run(c *config, out []*stream) error {
 		s.buf = make([]byte, 0, batchCap)
 	}
 	if c.delay > 0 {
-		time.Sleep(c.delay)
+		select {
+		case <-time.After(c.delay):
+		case <-stop:
+			return nil
+		}
 	}
 	if c.rate == 0 {
 		const chunk = 1024
 		for done := 0; c.n == 0 || done < c.n; done += chunk {
+			select {
+			case <-stop:
+				return nil
+			default:
+			}
 			to := done + chunk
 			if c.n > 0 {
 				to = min(to, c.n)
@@ -323,7 +335,11 @@ func run(c *config, out []*stream) error {
 		if c.n > 0 && written >= c.n {
 			return nil
 		}
-		<-ticker.C
+		select {
+		case <-ticker.C:
+		case <-stop:
+			return nil
+		}
 	}
 }
 
@@ -351,6 +367,14 @@ func main() {
 		os.Exit(0)
 	}()
 
+	stop := make(chan struct{})
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	go func() {
+		<-usr1
+		close(stop)
+	}()
+
 	var out []*stream
 	for _, name := range c.streams {
 		f := os.Stdout
@@ -359,7 +383,7 @@ func main() {
 		}
 		out = append(out, &stream{name: name, f: f})
 	}
-	if err := run(c, out); err != nil {
+	if err := run(c, out, stop); err != nil {
 		fmt.Fprintln(os.Stderr, "logger:", err)
 		os.Exit(1)
 	}

@@ -7,7 +7,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // parsed is one line taken apart the way a checker would.
@@ -269,7 +271,7 @@ func TestRun(t *testing.T) {
 				}()
 				out = append(out, &stream{name: name, f: w})
 			}
-			if err := run(c, out); err != nil {
+			if err := run(c, out, nil); err != nil {
 				t.Fatal(err)
 			}
 			for _, s := range out {
@@ -299,6 +301,83 @@ func TestRun(t *testing.T) {
 					if p.length != want {
 						t.Fatalf("%s line %d: len %d, want %d", name, i+1, p.length, want)
 					}
+				}
+			}
+		})
+	}
+}
+
+// TestRunStop checks that closing stop ends an endless paced run after
+// whole lines, numbered from 1 without a gap.
+func TestRunStop(t *testing.T) {
+	for _, args := range [][]string{{"-rate", "200"}, {"-rate", "0"}, {"-delay", "1h"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			c, err := parseFlags(append(args, "-id", "tid"), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			var got bytes.Buffer
+			copied := make(chan struct{})
+			go func() {
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := r.Read(buf)
+					mu.Lock()
+					got.Write(buf[:n])
+					mu.Unlock()
+					if err != nil {
+						close(copied)
+						return
+					}
+				}
+			}()
+			stop := make(chan struct{})
+			ran := make(chan error, 1)
+			go func() { ran <- run(c, []*stream{{name: "stdout", f: w}}, stop) }()
+			if c.delay == 0 {
+				deadline := time.Now().Add(10 * time.Second)
+				for {
+					mu.Lock()
+					n := bytes.Count(got.Bytes(), []byte("\n"))
+					mu.Unlock()
+					if n >= 5 {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("%d lines after 10s", n)
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+			close(stop)
+			select {
+			case err := <-ran:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("run did not return within 10s of stop")
+			}
+			w.Close()
+			<-copied
+			text := got.String()
+			if c.delay > 0 {
+				if text != "" {
+					t.Fatalf("wrote %q before its delay", text)
+				}
+				return
+			}
+			if !strings.HasSuffix(text, "\n") {
+				t.Fatalf("output ends inside a line: %q", text[max(0, len(text)-40):])
+			}
+			for i, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+				if p, err := parseLine(line); err != nil || p.seq != i+1 {
+					t.Fatalf("line %d: %+v, %v", i+1, p, err)
 				}
 			}
 		})
