@@ -628,18 +628,61 @@ func TestRenameEvent(t *testing.T) {
 	}
 }
 
+// A start event carries the container's labels, so the filters decide on
+// it without a list; a label filter on a key the event's name or image
+// attribute hides makes the engine list the container instead.
+func TestFiltersOnStartEvent(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		props    map[string]string
+		labels   map[string]string // the "web" container's
+		wantList bool
+	}{
+		{"label filter from the event", map[string]string{"include_labels": "app=web"}, map[string]string{"app": "web"}, false},
+		{"label the name attribute hides", map[string]string{"include_labels": "name=front"}, map[string]string{"name": "front"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, tc.props)
+			h.e.start()
+			h.ready()
+			web, db := cid(1), cid(2)
+			h.fake.create(web, "web", false)
+			h.fake.create(db, "db", false)
+			h.fake.mu.Lock()
+			h.fake.containers[web].labels = tc.labels
+			h.fake.mu.Unlock()
+			h.fake.start(web)
+			h.fake.start(db)
+			h.fake.log(web, 1, "one")
+			h.fake.log(db, 1, "ignored")
+			h.expectLines(web, []string{"stdout:one"}, 5*time.Second)
+			h.fake.barrier(t)
+			if got := value(h.m.Watched); got != 1 {
+				t.Errorf("watched %v; want 1 (web only)", got)
+			}
+			if listed := h.fake.count(routeList+":"+web) > 0; listed != tc.wantList {
+				t.Errorf("web listed for its start event: %v; want %v", listed, tc.wantList)
+			}
+			h.finish()
+			if got := h.lines(db); len(got) != 0 {
+				t.Errorf("db, which the filter excludes, gave %q", got)
+			}
+		})
+	}
+}
+
 // A short-lived container that has exited by the time its start event is
 // handled: its lines are read all the same.
 func TestStartEventOfExitedContainer(t *testing.T) {
 	h := newHarness(t, nil)
 	h.e.start()
 	h.ready()
-	// Hold the list the start event makes until the container has exited.
+	// Hold the tailer's inspect until the container has exited.
 	held, gate := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	h.fake.handle(routeList, func(w http.ResponseWriter, r *http.Request) {
+	h.fake.handle(routeInspect, func(w http.ResponseWriter, r *http.Request) {
 		once.Do(func() { close(held); <-gate })
-		h.fake.serveList(w, r)
+		h.fake.serveInspect(w, r)
 	})
 	a := cid(1)
 	h.fake.create(a, "brief", false)

@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -197,7 +198,7 @@ func (f *fakeDocker) start(id string) int {
 	c.run++
 	f.wakeLocked()
 	f.mu.Unlock()
-	return f.emit(events.ActionStart, id, c.name, c.image)
+	return f.emit(events.ActionStart, id, c.name, c.image, c.labels)
 }
 
 // stop ends the container's follow streams and reports it dead.
@@ -208,7 +209,7 @@ func (f *fakeDocker) stop(id string) {
 	c.finished = f.daemonNow()
 	f.wakeLocked()
 	f.mu.Unlock()
-	f.emit(events.ActionDie, id, c.name, c.image)
+	f.emit(events.ActionDie, id, c.name, c.image, c.labels)
 }
 
 func (f *fakeDocker) rename(id, name string) {
@@ -216,7 +217,7 @@ func (f *fakeDocker) rename(id, name string) {
 	c := f.containers[id]
 	c.name = name
 	f.mu.Unlock()
-	f.emit(events.ActionRename, id, name, c.image)
+	f.emit(events.ActionRename, id, name, c.image, c.labels)
 }
 
 // log appends one whole line stamped now, and returns its timestamp.
@@ -250,11 +251,19 @@ func (f *fakeDocker) logAt(id string, e fakeEntry) {
 // emit sends an event to the subscribers of /events; like the daemon, it
 // drops it for a subscriber that is not keeping up, and when there is none.
 // It returns how many subscribers got it.
-func (f *fakeDocker) emit(action events.Action, id, name, image string) int {
+// emit sends a container event with the attributes Docker gives: the
+// labels, then the name and image over them. A name "" sends none.
+func (f *fakeDocker) emit(action events.Action, id, name, image string, labels map[string]string) int {
 	now := time.Now()
+	var attrs map[string]string
+	if name != "" {
+		attrs = map[string]string{}
+		maps.Copy(attrs, labels)
+		attrs["name"], attrs["image"] = name, image
+	}
 	m := events.Message{
 		Type: events.ContainerEventType, Action: action,
-		Actor: events.Actor{ID: id, Attributes: map[string]string{"name": name, "image": image}},
+		Actor: events.Actor{ID: id, Attributes: attrs},
 		Scope: "local", Time: now.Unix(), TimeNano: now.UnixNano(),
 	}
 	f.mu.Lock()
@@ -271,15 +280,15 @@ func (f *fakeDocker) emit(action events.Action, id, name, image string) int {
 }
 
 // barrier returns once the engine has handled every event sent before it:
-// it sends a start event for a container that does not exist and waits for
-// the list request the engine makes for it.
+// it sends a start event without attributes, for a container that does not
+// exist, and waits for the list request the engine makes for it.
 func (f *fakeDocker) barrier(t *testing.T) {
 	t.Helper()
 	f.mu.Lock()
 	f.barriers++
 	id := fmt.Sprintf("barrier%d", f.barriers)
 	f.mu.Unlock()
-	f.emit(events.ActionStart, id, id, "none")
+	f.emit(events.ActionStart, id, "", "", nil)
 	eventually(t, 5*time.Second, func() bool { return f.count(routeList+":"+id) > 0 })
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -40,6 +41,14 @@ func anyImageGlob(globs []string, image string) bool {
 		}
 	}
 	return false
+}
+
+// FiltersLabel reports whether include_labels or exclude_labels names key.
+func (c *Config) FiltersLabel(key string) bool {
+	has := func(fs []LabelFilter) bool {
+		return slices.ContainsFunc(fs, func(f LabelFilter) bool { return f.Key == key })
+	}
+	return has(c.IncludeLabels) || has(c.ExcludeLabels)
 }
 
 func anyLabel(filters []LabelFilter, labels map[string]string) bool {

@@ -210,11 +210,16 @@ func (s *Discovery) handleEvent(ctx context.Context, m events.Message) {
 			h.restart = true // its old stream is ending; follow the new run
 			return
 		}
+		if c, ok := s.fromStartEvent(m); ok {
+			s.consider(ctx, c, false, true)
+			s.inotify.check(len(s.running))
+			return
+		}
 		s.list(ctx, make(client.Filters).Add("id", id), true)
 	case events.ActionRename:
 		if h, ok := s.running[id]; ok {
 			old := h.t.Name()
-			h.t.Rename(stream.TrimSlash(m.Actor.Attributes["name"]))
+			h.t.Rename(stream.TrimSlash(m.Actor.Attributes[attrName]))
 			s.d.Metrics.ForgetContainer(old)
 		}
 	case events.ActionDestroy:

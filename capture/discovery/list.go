@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
 
 	"docker_logs/capture/config"
@@ -14,9 +15,9 @@ import (
 	"docker_logs/capture/stream"
 )
 
-// list lists containers matching f (all states) and starts a tailer for each
-// running one that passes the filters, or for each one at all when started
-// (listed for a start event). It returns every ID it saw.
+// list lists containers matching f (all states) and considers each (see
+// consider); started says it lists one for its start event. It returns
+// every ID it saw.
 func (s *Discovery) list(ctx context.Context, f client.Filters, started bool) (map[string]bool, error) {
 	lctx, cancel := context.WithTimeout(ctx, dockerapi.RequestTimeout)
 	defer cancel()
@@ -38,32 +39,64 @@ func (s *Discovery) list(ctx context.Context, f client.Filters, started bool) (m
 				s.positions[c.ID] = p
 			}
 		}
-		if s.running[c.ID] != nil || s.ignored[c.ID] != nil || !s.wanted(c) {
-			continue
-		}
-		if config.OptOutOf(c.Labels).All {
-			s.setExcluded(c.ID, true)
-			continue
-		}
-		switch {
-		case c.State == "running", started:
-			// Listed for its start event: a run that already ended (a
-			// short-lived container) is read to the end of its log.
-			s.start(ctx, c.ID, 0)
-		case first && s.saved[c.ID]:
-			// It stopped while the plugin was down, or before its last
-			// lines were handed over: its tailer reads what it wrote after
-			// its position, and ends with the log.
-			s.start(ctx, c.ID, 0)
-		case first && !s.d.SavedAt.IsZero():
-			// It had no position when they were saved; it may have run
-			// while the plugin was down.
-			s.start(ctx, c.ID, s.d.Daemon.OnDaemonClock(s.d.SavedAt))
-		}
+		s.consider(ctx, c, first, started)
 	}
 	s.inotify.check(len(s.running))
 	return ids, nil
 }
+
+// consider starts a tailer for a container a list or its start event gave,
+// if it passes the filters, is not opted out and needs one; started says
+// it was given for a start event, first that the first list gave it.
+func (s *Discovery) consider(ctx context.Context, c container.Summary, first, started bool) {
+	if s.running[c.ID] != nil || s.ignored[c.ID] != nil || !s.wanted(c) {
+		return
+	}
+	if config.OptOutOf(c.Labels).All {
+		s.setExcluded(c.ID, true)
+		return
+	}
+	switch {
+	case c.State == "running", started:
+		// Given for its start event: a run that already ended (a
+		// short-lived container) is read to the end of its log.
+		s.start(ctx, c.ID, 0)
+	case first && s.saved[c.ID]:
+		// It stopped while the plugin was down, or before its last
+		// lines were handed over: its tailer reads what it wrote after
+		// its position, and ends with the log.
+		s.start(ctx, c.ID, 0)
+	case first && !s.d.SavedAt.IsZero():
+		// It had no position when they were saved; it may have run
+		// while the plugin was down.
+		s.start(ctx, c.ID, s.d.Daemon.OnDaemonClock(s.d.SavedAt))
+	}
+}
+
+// fromStartEvent is the container a start event describes: Docker and
+// Podman give its labels as the event's attributes, beside its name and
+// image, so it needs no list. False when the event lacks them, or when a
+// label filter names a key those two attributes would hide.
+func (s *Discovery) fromStartEvent(m events.Message) (container.Summary, bool) {
+	a := m.Actor.Attributes
+	name, ok := a[attrName]
+	if !ok || s.d.Config.FiltersLabel(attrName) || s.d.Config.FiltersLabel(attrImage) {
+		return container.Summary{}, false
+	}
+	labels := make(map[string]string, len(a))
+	for k, v := range a {
+		if k != attrName && k != attrImage {
+			labels[k] = v
+		}
+	}
+	return container.Summary{ID: m.Actor.ID, Names: []string{"/" + name}, Image: a[attrImage], Labels: labels}, true
+}
+
+// The attributes of a container event that are not its labels.
+const (
+	attrName  = "name"
+	attrImage = "image"
+)
 
 // setExcluded counts a container its labels opt out, or no longer.
 func (s *Discovery) setExcluded(id string, excluded bool) {

@@ -37,8 +37,9 @@ type recordSink struct {
 }
 
 type arrivals struct {
-	first time.Time
-	count []int // count[seq-1]: how many times line seq arrived
+	first   time.Time
+	firstTS time.Time // the daemon's timestamp of the first record's line
+	count   []int     // count[seq-1]: how many times line seq arrived
 }
 
 func newRecordSink() *recordSink { return &recordSink{seen: map[string]*arrivals{}} }
@@ -62,8 +63,9 @@ func (s *recordSink) Write(p []byte) (int, error) {
 
 func (s *recordSink) add(line []byte, now time.Time) {
 	var r struct {
-		Name string `json:"container_name"`
-		Log  string `json:"log"`
+		Name string  `json:"container_name"`
+		Log  string  `json:"log"`
+		Date float64 `json:"date"` // the line's timestamp, Unix seconds
 	}
 	if json.Unmarshal(line, &r) != nil {
 		s.bad++
@@ -77,7 +79,7 @@ func (s *recordSink) add(line []byte, now time.Time) {
 	seq, _ := strconv.Atoi(m[1])
 	a := s.seen[r.Name]
 	if a == nil {
-		a = &arrivals{first: now}
+		a = &arrivals{first: now, firstTS: time.Unix(0, int64(r.Date*1e9))}
 		s.seen[r.Name] = a
 	}
 	for len(a.count) < seq {
@@ -86,15 +88,16 @@ func (s *recordSink) add(line []byte, now time.Time) {
 	a.count[seq-1]++
 }
 
-// firstArrival returns when the first record of name arrived.
-func (s *recordSink) firstArrival(name string) (time.Time, bool) {
+// firstArrival returns when the first record of name arrived, and the
+// timestamp of its line.
+func (s *recordSink) firstArrival(name string) (at, lineTS time.Time, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := s.seen[name]
 	if a == nil {
-		return time.Time{}, false
+		return time.Time{}, time.Time{}, false
 	}
-	return a.first, true
+	return a.first, a.firstTS, true
 }
 
 // has reports whether line seq of name arrived.
@@ -149,6 +152,7 @@ type scaleResult struct {
 	churn          int // containers started during churn
 	churnWall      time.Duration
 	firstRecord    []time.Duration // sorted
+	lineToRecord   []time.Duration // the first line's timestamp to its record, sorted
 	lines          int             // lines checked
 	lost, dup, bad int
 }
@@ -192,7 +196,7 @@ func (b *bench) scale(ctx context.Context) (*scaleResult, error) {
 	b.logf("phase 3: %d containers started in %.1fs; waiting for a record of each", n, res.startTime.Seconds())
 	if err := waitFor(ctx, o.timeout, func() bool {
 		for _, name := range names {
-			if _, ok := sink.firstArrival(name); !ok {
+			if _, _, ok := sink.firstArrival(name); !ok {
 				return false
 			}
 		}
@@ -420,11 +424,13 @@ func (b *bench) churn(ctx context.Context, res *scaleResult, sink *recordSink, p
 		return ids, err
 	}
 	for name, t := range started {
-		if first, ok := sink.firstArrival(name); ok {
+		if first, lineTS, ok := sink.firstArrival(name); ok {
 			res.firstRecord = append(res.firstRecord, max(first.Sub(t), 0))
+			res.lineToRecord = append(res.lineToRecord, max(first.Sub(lineTS), 0))
 		}
 	}
 	sortDurations(res.firstRecord)
+	sortDurations(res.lineToRecord)
 	return ids, nil
 }
 
@@ -514,6 +520,8 @@ func (r *report) printScale(w io.Writer) {
 			s.churn, s.churnWall.Seconds(), float64(s.churn)/s.churnWall.Seconds(), s.n, churnLines)
 		fmt.Fprintf(w, "    p50 %.3fs  p99 %.3fs  max %.3fs (Fluent Bit collects a Go input once a second)\n",
 			percentile(s.firstRecord, 50).Seconds(), percentile(s.firstRecord, 99).Seconds(), s.firstRecord[len(s.firstRecord)-1].Seconds())
+		fmt.Fprintf(w, "    the first line's timestamp (written) to its record: p50 %.3fs  p99 %.3fs  max %.3fs\n",
+			percentile(s.lineToRecord, 50).Seconds(), percentile(s.lineToRecord, 99).Seconds(), s.lineToRecord[len(s.lineToRecord)-1].Seconds())
 	}
 	fmt.Fprintf(w, "  lines: %d checked, %d lost, %d duplicated, %d unreadable records\n", s.lines, s.lost, s.dup, s.bad)
 	r.target(w, "<= 3 goroutines per idle container", s.perContainer.goroutines <= 3, fmt.Sprintf("%.2f", s.perContainer.goroutines))
