@@ -13,32 +13,56 @@ var errBadTimestamp = errors.New("malformed timestamp")
 // "2006-01-02T15:04:05.000000000Z", which is what the logs API writes.
 const fixedLayoutLen = 30
 
-// ParseTimestamp parses a log entry's timestamp into Unix nanoseconds. The
-// daemon's fixed 9-digit UTC form takes a fast path with no allocation;
+// ParseTimestamp parses a log entry's timestamp into Unix nanoseconds. UTC
+// with up to nine digits of fraction (the logs API's fixed form, and the
+// trimmed one json-file writes) takes a fast path with no allocation;
 // anything else RFC3339 accepts goes through time.Parse.
 func ParseTimestamp(b []byte) (int64, error) {
-	if len(b) == fixedLayoutLen && b[4] == '-' && b[7] == '-' && b[10] == 'T' &&
-		b[13] == ':' && b[16] == ':' && b[19] == '.' && b[29] == 'Z' {
-		year, ok1 := digits(b[0:4])
-		month, ok2 := digits(b[5:7])
-		day, ok3 := digits(b[8:10])
-		hour, ok4 := digits(b[11:13])
-		minute, ok5 := digits(b[14:16])
-		sec, ok6 := digits(b[17:19])
-		nsec, ok7 := digits(b[20:29])
-		if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 &&
-			month >= 1 && month <= 12 && day >= 1 && day <= daysIn(month, year) &&
-			hour < 24 && minute < 60 && sec < 60 {
-			days := daysFromCivil(year, month, day)
-			return ((days*24+hour)*60+minute)*60*1e9 + sec*1e9 + nsec, nil
-		}
-		return 0, errBadTimestamp
+	if ts, ok := parseUTC(b); ok {
+		return ts, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, string(b))
 	if err != nil {
 		return 0, errBadTimestamp
 	}
 	return t.UnixNano(), nil
+}
+
+// utcLen is the length of "2006-01-02T15:04:05Z", a UTC timestamp with no
+// fraction.
+const utcLen = 20
+
+// parseUTC parses "2006-01-02T15:04:05[.fraction]Z".
+func parseUTC(b []byte) (int64, bool) {
+	n := len(b)
+	if n < utcLen || n > fixedLayoutLen || n == utcLen+1 || b[n-1] != 'Z' ||
+		b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
+		return 0, false
+	}
+	var nsec int64
+	if n > utcLen {
+		frac, ok := digits(b[20 : n-1])
+		if b[19] != '.' || !ok {
+			return 0, false
+		}
+		for range fixedLayoutLen - n {
+			frac *= 10
+		}
+		nsec = frac
+	}
+	year, ok1 := digits(b[0:4])
+	month, ok2 := digits(b[5:7])
+	day, ok3 := digits(b[8:10])
+	hour, ok4 := digits(b[11:13])
+	minute, ok5 := digits(b[14:16])
+	sec, ok6 := digits(b[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) ||
+		month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
+		hour >= 24 || minute >= 60 || sec >= 60 {
+		return 0, false
+	}
+	days := daysFromCivil(year, month, day)
+	return ((days*24+hour)*60+minute)*60*1e9 + sec*1e9 + nsec, true
 }
 
 // minuteLen is the length of "2006-01-02T15:04:", the part of a timestamp

@@ -1,0 +1,225 @@
+package jsonfile
+
+import (
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// entryLine is one line as the driver writes it, its text "seq=N".
+func entryLine(n int) string {
+	ts := time.Unix(1765000000, int64(n)*1000).UTC().Format(time.RFC3339Nano)
+	return fmt.Sprintf(`{"log":"seq=%d\n","stream":"stdout","time":"%s"}`+"\n", n, ts)
+}
+
+func lines(from, to int) string {
+	var b strings.Builder
+	for n := from; n <= to; n++ {
+		b.WriteString(entryLine(n))
+	}
+	return b.String()
+}
+
+func writeFile(t *testing.T, name, text string) {
+	t.Helper()
+	if strings.HasSuffix(name, ".gz") {
+		f, err := os.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := gzip.NewWriter(f)
+		io.WriteString(w, text)
+		w.Close()
+		f.Close()
+		return
+	}
+	if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func appendFile(t *testing.T, name, text string) {
+	t.Helper()
+	f, err := os.OpenFile(name, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	io.WriteString(f, text)
+}
+
+// openLog writes text as the live file of a new log, with rotated files
+// before it (name suffix to text), and opens it.
+func openLog(t *testing.T, maxLine int, text string, rotated map[string]string) (*Follower, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	for suffix, r := range rotated {
+		writeFile(t, path+suffix, r)
+	}
+	writeFile(t, path, text)
+	fl, err := Open(path, maxLine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fl.Close() })
+	return fl, path
+}
+
+// readSeqs reads until n entries came or Next fails, and returns their texts.
+func readSeqs(t *testing.T, fl *Follower, ctx context.Context, follow bool, stopped func() bool, n int) ([]string, error) {
+	t.Helper()
+	var got []string
+	for len(got) < n {
+		e, err := fl.Next(ctx, follow, stopped)
+		if err != nil {
+			return got, err
+		}
+		got = append(got, string(e.Msg))
+	}
+	return got, nil
+}
+
+func seqs(from, to int) []string {
+	var out []string
+	for n := from; n <= to; n++ {
+		out = append(out, fmt.Sprintf("seq=%d", n))
+	}
+	return out
+}
+
+func TestRotatedOldestFirst(t *testing.T) {
+	names := []string{"c-json.log", "c-json.log.1", "c-json.log.3.gz", "c-json.log.2.gz", "c-json.log.10.gz",
+		"c-json.log.x", "c-json.log.0", "c-json.log.01", "other-json.log.1", "config.v2.json"}
+	got := rotatedOldestFirst("c-json.log", names)
+	want := []string{"c-json.log.10.gz", "c-json.log.3.gz", "c-json.log.2.gz", "c-json.log.1"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("rotatedOldestFirst = %q, want %q", got, want)
+	}
+}
+
+// The rotated files, compressed or not, then the live one, each line once.
+func TestFollowerReadsRotatedThenLive(t *testing.T) {
+	fl, _ := openLog(t, 1<<20, lines(301, 350), map[string]string{
+		".3.gz": lines(1, 100), ".2.gz": lines(101, 200), ".1": lines(201, 300)})
+	got, err := readSeqs(t, fl, context.Background(), false, nil, 1000)
+	if !errors.Is(err, io.EOF) {
+		t.Fatalf("after %d entries: %v, want io.EOF", len(got), err)
+	}
+	if !slices.Equal(got, seqs(1, 350)) {
+		t.Fatalf("read %d entries, first %q last %q; want seq=1..350", len(got), got[0], got[len(got)-1])
+	}
+}
+
+// Following across the driver's rotations: lines written to the old file
+// after the reader reached its end, and before the rename, come first; a
+// half-written line waits for its end; the stream ends once the container
+// stopped and the file is read.
+func TestFollowerAcrossRotation(t *testing.T) {
+	fl, path := openLog(t, 1<<20, lines(1, 10), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var stopped atomic.Bool
+	got, err := readSeqs(t, fl, ctx, true, stopped.Load, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan []string)
+	go func() {
+		rest, err := readSeqs(t, fl, ctx, true, stopped.Load, 1<<30)
+		if !errors.Is(err, io.EOF) {
+			t.Errorf("follow ended with %v, want io.EOF", err)
+		}
+		done <- rest
+	}()
+	appendFile(t, path, lines(11, 20))
+	half := entryLine(21)
+	appendFile(t, path, half[:20])
+	// The sleeps only interleave the writer with the reader's polls; the
+	// result does not depend on them.
+	time.Sleep(2 * PollInterval) // let the reader reach the half line
+	appendFile(t, path, half[20:]+lines(22, 30))
+	// Rotate: rename, then a new live file.
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, lines(31, 40))
+	// And again, before the reader may have caught up.
+	if err := os.Rename(path+".1", path+".2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, lines(41, 50))
+	time.Sleep(3 * PollInterval)
+	stopped.Store(true)
+	got = append(got, <-done...)
+	if !slices.Equal(dedupe(got), seqs(1, 50)) {
+		t.Fatalf("read %q; want seq=1..50", got)
+	}
+}
+
+// dedupe drops entries read again: after a reader fell two rotations
+// behind it rereads rotated files, and the stream's position skips them.
+func dedupe(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// A line longer than the reader holds is reported and skipped; the next
+// one reads.
+func TestFollowerSkipsLineTooLong(t *testing.T) {
+	long := `{"log":"` + strings.Repeat("x", 300<<10) + `\n","stream":"stdout","time":"2026-12-06T03:45:11Z"}` + "\n"
+	fl, _ := openLog(t, 64<<10, entryLine(1)+long+entryLine(2), nil)
+	var got []string
+	var malformed int
+	for {
+		e, err := fl.Next(context.Background(), false, nil)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if errors.Is(err, ErrMalformed) {
+			malformed++
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(e.Msg))
+	}
+	if !slices.Equal(got, seqs(1, 2)) || malformed != 1 {
+		t.Fatalf("read %q with %d malformed; want seq=1, seq=2 and 1", got, malformed)
+	}
+}
+
+// A log whose files are removed with the container ends once it stopped.
+func TestFollowerFilesRemoved(t *testing.T) {
+	fl, path := openLog(t, 1<<20, lines(1, 5), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var stopped atomic.Bool
+	if _, err := readSeqs(t, fl, ctx, true, stopped.Load, 5); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(filepath.Dir(path))
+	stopped.Store(true)
+	if _, err := fl.Next(ctx, true, stopped.Load); !errors.Is(err, io.EOF) {
+		t.Fatalf("Next after removal: %v, want io.EOF", err)
+	}
+}
