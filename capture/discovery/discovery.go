@@ -212,7 +212,6 @@ func (s *Discovery) handleEvent(ctx context.Context, m events.Message) {
 		}
 		if c, ok := s.fromStartEvent(m); ok {
 			s.consider(ctx, c, false, true)
-			s.inotify.check(len(s.running))
 			return
 		}
 		s.list(ctx, make(client.Filters).Add("id", id), true)

@@ -41,7 +41,6 @@ func (s *Discovery) list(ctx context.Context, f client.Filters, started bool) (m
 		}
 		s.consider(ctx, c, first, started)
 	}
-	s.inotify.check(len(s.running))
 	return ids, nil
 }
 

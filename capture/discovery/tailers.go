@@ -40,6 +40,7 @@ func (s *Discovery) start(ctx context.Context, id string, ranSince int64) {
 	}
 	s.running[id] = &tailerHandle{t: t, cancel: cancel}
 	s.d.Metrics.Watched.Set(float64(len(s.running)))
+	s.inotify.check(len(s.running))
 	s.tailers.Go(func() {
 		defer cancel()
 		pos, err := t.Run(tctx)

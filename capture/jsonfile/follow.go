@@ -28,7 +28,6 @@ type Follower struct {
 	pending []string // files still to read before the live one
 
 	f        *os.File
-	gz       *gzip.Reader
 	lr       *lineReader
 	live     bool   // f was opened at path
 	ino      uint64 // f's inode
@@ -55,7 +54,7 @@ func (fl *Follower) Close() error {
 		return nil
 	}
 	err := fl.f.Close()
-	fl.f, fl.gz, fl.lr = nil, nil, nil
+	fl.f, fl.lr = nil, nil
 	return err
 }
 
@@ -176,11 +175,10 @@ func (fl *Follower) open(name string, live bool) error {
 	}
 	var src io.Reader = f
 	if strings.HasSuffix(name, ".gz") {
-		if fl.gz, err = gzip.NewReader(f); err != nil {
+		if src, err = gzip.NewReader(f); err != nil {
 			f.Close()
 			return err
 		}
-		src = fl.gz
 	}
 	fl.f, fl.live, fl.ino, fl.draining = f, live, inode(st), false
 	fl.lr = newLineReader(src, fl.maxLine)
