@@ -61,7 +61,7 @@ image-test:
 # modern-dockerd.sh builds and starts it) every test of positions, rotation,
 # replays, resumes and restarts, and the delivery tests.
 CURRENT_ENGINE ?= /tmp/docker_logs-modern
-E2E_CURRENT_RUN ?= Rotation|Restart|Resume|History|Window|Replay|StartedWhile|Stopped|EveryLineOnce|LongLines|Pause|MemBuf|Silent|Checkpoint|HighRate|TTY|Details|Unreadable
+E2E_CURRENT_RUN ?= Source|Rotation|Restart|Resume|History|Window|Replay|StartedWhile|Stopped|EveryLineOnce|LongLines|Pause|MemBuf|Silent|Checkpoint|HighRate|TTY|Details|Unreadable
 E2E_GREP := grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go'
 e2e: build host image-test
 	$(GO) test -count=1 -timeout 25m -v $(E2E_FLAGS) ./test/e2e/... 2>&1 | tee $(BUILD)/e2e.log | $(E2E_GREP); exit $${PIPESTATUS[0]}

@@ -14,6 +14,7 @@ import (
 	"docker_logs/capture/discovery"
 	"docker_logs/capture/dockerapi"
 	"docker_logs/capture/handover"
+	"docker_logs/capture/jsonfile"
 	"docker_logs/capture/ledger"
 	"docker_logs/capture/metrics"
 	"docker_logs/capture/record"
@@ -57,6 +58,7 @@ type Input struct {
 	metrics *metrics.Input
 
 	ledger    *ledger.Ledger
+	watcher   *jsonfile.Watcher // log files' changes; nil with source api, or no inotify
 	buf       *handover.Buffer
 	watchdog  *stream.Watchdog
 	discovery *discovery.Discovery
@@ -120,7 +122,7 @@ func (in *Input) start() {
 		Config: in.cfg, Docker: in.docker, Daemon: daemon,
 		Stream: in.settings,
 		Streams: &stream.Deps{
-			Docker: in.docker, Source: stream.APISource{Docker: in.docker, MaxLineSize: in.cfg.MaxLineSize},
+			Docker: in.docker, Source: in.source(),
 			Daemon: daemon, Sink: in.sink, Watchdog: in.watchdog, Metrics: in.metrics, Log: in.log,
 		},
 		Ledger:  positions{in.buf, in.ledger},
@@ -130,6 +132,27 @@ func (in *Input) start() {
 	in.wg.Go(func() { in.discovery.Run(in.ctx) })
 	in.wg.Go(func() { in.watchdog.Run(in.ctx) })
 	in.wg.Go(func() { in.ledger.Run(in.ctx) })
+}
+
+// source is where the input's streams read, as the source key says.
+func (in *Input) source() stream.Source {
+	api := stream.APISource{Docker: in.docker, MaxLineSize: in.cfg.MaxLineSize}
+	if in.cfg.Source == stream.ModeAPI {
+		return api
+	}
+	w, err := jsonfile.NewWatcher()
+	if err != nil {
+		in.log.Warn("no inotify: log files are polled every 250ms", "error", err)
+	}
+	in.watcher = w
+	file := stream.FileSource{MaxLineSize: in.cfg.MaxLineSize, Watcher: w}
+	switch in.cfg.Source {
+	case stream.ModeFile:
+		return file
+	case stream.ModeAuto:
+		return stream.AutoSource{API: api, File: file, Metrics: in.metrics, Logger: in.log}
+	}
+	return api
 }
 
 // positions is what discovery records in: the ledger, and the records
@@ -185,6 +208,7 @@ func (in *Input) Stop() {
 	in.stopOnce.Do(func() {
 		in.cancel()
 		in.wg.Wait()
+		in.watcher.Close() // its followers have ended
 		in.ledger.Save()
 		in.metrics.StreamsActive.Set(0)
 		in.metrics.Watched.Set(0)

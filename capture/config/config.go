@@ -45,6 +45,9 @@ type Config struct {
 	Details                      bool
 	ComposeSwarmFields           bool
 	HostName                     string // "" for the daemon's name
+	// Source is auto, api or file; auto reads the API where a file never
+	// can be (a remote daemon, details on).
+	Source string
 
 	MaxLineSize   int
 	BufferMaxSize int
@@ -85,6 +88,7 @@ func Parse(get Getter, defaultInstanceName string) (Config, error) {
 
 		ComposeSwarmFields: p.bool("compose_swarm_fields", false),
 		HostName:           p.str("host_name"),
+		Source:             strings.ToLower(p.str("source")),
 
 		MaxLineSize:   p.size("max_line_size", 1024),
 		BufferMaxSize: p.size("buffer_max_size", 64<<10),
@@ -122,6 +126,7 @@ func Parse(get Getter, defaultInstanceName string) (Config, error) {
 		c.MetricsListen = ""
 	}
 	c.Stdout, c.Stderr = p.streams()
+	p.source(&c)
 	if p.err != nil {
 		return Config{}, p.err
 	}
@@ -284,6 +289,22 @@ func (p *parser) streams() (stdout, stderr bool) {
 		p.fail("streams", v, "names no stream")
 	}
 	return stdout, stderr
+}
+
+// source checks the source key against the daemon and details: log files
+// are read only on the daemon's host, and hold no details the plugin reads.
+func (p *parser) source(c *Config) {
+	local := strings.HasPrefix(c.DockerHost, "unix://")
+	switch {
+	case c.Source != "auto" && c.Source != "api" && c.Source != "file":
+		p.fail("source", c.Source, "want auto, api or file")
+	case c.Source == "file" && !local:
+		p.fail("source", c.Source, "log files are read on the daemon's host only: docker_host must be unix://")
+	case c.Source == "file" && c.Details:
+		p.fail("source", c.Source, "details come through the API only: source api or auto")
+	case c.Source == "auto" && (!local || c.Details):
+		c.Source = "api"
+	}
 }
 
 // tlsFromEnv fills the TLS files of a tcp:// daemon from the environment,

@@ -47,6 +47,7 @@ var keys = []Key{
 	{"details", TypeBool, "off", "add the attributes the daemon attaches to each line (--log-opt labels=, env=, env-regex=) as attrs"},
 	{"compose_swarm_fields", TypeBool, "on", "add compose_* and swarm_* fields from the labels Compose and Swarm set"},
 	{"host_name", TypeStr, "", "the host field of every record (default the daemon's name, from its /info)"},
+	{"source", TypeStr, "auto", "where lines are read: auto (a json-file container's log file when the daemon is local and the file can be read, else the API), api, or file (log files only)"},
 	{"max_line_size", TypeSize, "1M", "longer lines are cut here and marked log_truncated"},
 	{"buffer_max_size", TypeSize, "12M", "records waiting for the next collect; streams stop reading when full"},
 	{"db", TypeStr, "", "checkpoint file of positions, to resume after a restart"},

@@ -221,6 +221,10 @@ func (s *Discovery) handleEvent(ctx context.Context, m events.Message) {
 			h.t.Rename(stream.TrimSlash(m.Actor.Attributes[attrName]))
 			s.d.Metrics.ForgetContainer(old)
 		}
+	case events.ActionDie:
+		if h, ok := s.running[id]; ok {
+			h.t.Died() // a follow of its file ends at the file's end
+		}
 	case events.ActionDestroy:
 		s.forget(id)
 	}

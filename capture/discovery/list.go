@@ -34,6 +34,9 @@ func (s *Discovery) list(ctx context.Context, f client.Filters, started bool) (m
 	ids := make(map[string]bool, len(res.Items))
 	for _, c := range res.Items {
 		ids[c.ID] = true
+		if h := s.running[c.ID]; h != nil && c.State != "running" {
+			h.t.Died() // its die event may have been missed (a reconnect)
+		}
 		if _, ok := s.positions[c.ID]; first && !ok {
 			if p, ok := s.initialPosition(ctx, c); ok {
 				s.positions[c.ID] = p

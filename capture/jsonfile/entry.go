@@ -109,8 +109,13 @@ func (p *Parser) parseSlow(line []byte) (logstream.Entry, error) {
 
 // finish takes the decoded text as the entry's message: a piece of a line
 // the driver split (16 KiB) has no trailing newline.
+// finish ends an entry's text as the logs API reader does: a whole line
+// loses its newline and a carriage return before it (a TTY's).
 func (p *Parser) finish(e *logstream.Entry) {
 	msg, whole := bytes.CutSuffix(p.buf, []byte{'\n'})
+	if whole {
+		msg = bytes.TrimSuffix(msg, []byte{'\r'})
+	}
 	e.Msg, e.Partial = msg, !whole
 }
 

@@ -37,6 +37,8 @@ func TestParse(t *testing.T) {
 			stream: logstream.Stdout, msg: "x", ts: ts("2026-12-06T03:45:11Z")},
 		{name: "piece of a long line", in: `{"log":"` + strings.Repeat("a", 100) + `","stream":"stdout","time":"` + when + `"}`,
 			stream: logstream.Stdout, msg: strings.Repeat("a", 100), partial: true, ts: ts(when)},
+		{name: "a TTY's line loses its carriage return, as through the API", in: `{"log":"tty\r\n","stream":"stdout","time":"` + when + `"}`,
+			stream: logstream.Stdout, msg: "tty", ts: ts(when)},
 		{name: "empty line", in: `{"log":"\n","stream":"stdout","time":"` + when + `"}`,
 			stream: logstream.Stdout, msg: "", ts: ts(when)},
 		{name: "escapes", in: `{"log":"a\"b\\c\/d\te\r\u003chtml\u003e \u0026\n","stream":"stdout","time":"` + when + `"}`,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -14,8 +15,19 @@ import (
 )
 
 // PollInterval is how often a follower at the end of the live file looks
-// for more, and for a rotation.
+// for more, and for a rotation, with no inotify; with it, watchedPoll is
+// how often it looks anyway (an event lost to an overflow, a stop).
 const PollInterval = 250 * time.Millisecond
+
+var watchedPoll = time.Second // a var for the test that disables it
+
+// missingGrace is how long the live file may be missing (the driver
+// renames it, then creates the next) before the log counts as removed.
+const missingGrace = 2 * time.Second
+
+// ErrRemoved is a log whose live file is gone while it was followed: its
+// files were deleted.
+var ErrRemoved = errors.New("json-file log removed")
 
 // Follower reads one container's json-file log: the files the driver
 // rotated, oldest first, then the live one, and, following, what is
@@ -25,31 +37,91 @@ type Follower struct {
 	path    string
 	maxLine int
 	parser  Parser
+	since   int64    // entries stamped before it are skipped
 	pending []string // files still to read before the live one
+	// missingAt is when the live file was first found missing; zero while
+	// it is there.
+	missingAt time.Time
+	lastPass  bool            // stopped was seen: one more read, then the end
+	wake      <-chan struct{} // the log's directory changed; nil: poll
+	unwatch   func()
 
 	f        *os.File
 	lr       *lineReader
 	live     bool   // f was opened at path
 	ino      uint64 // f's inode
 	draining bool   // f, the live file, was rotated away: read to its end
+	// waiting: the live file was missing at the last advance; ino is still
+	// the last file read, which the next rotated ones follow.
+	waiting bool
 }
 
-// Open starts reading the log whose live file is path (LogPath). It fails
-// when no file of it can be read.
-func Open(path string, maxLine int) (*Follower, error) {
-	files, err := Rotated(path)
+// Open starts reading the log whose live file is path (LogPath) where
+// start says, woken by w when it changes (nil: it polls). It fails when
+// the live file cannot be read.
+func Open(path string, maxLine int, start Start, watcher *Watcher) (*Follower, error) {
+	if err := checkFormat(path); err != nil {
+		return nil, err
+	}
+	rotated, err := Rotated(path)
 	if err != nil {
 		return nil, err
 	}
-	fl := &Follower{path: path, maxLine: maxLine, pending: files}
-	if err := fl.advance(); err != nil {
+	files := append(rotated, path)
+	w, err := locate(files, start)
+	if err != nil {
 		return nil, err
 	}
+	fl := &Follower{path: path, maxLine: maxLine, since: start.Since, pending: files[w.file : len(files)-1]}
+	if w.file == len(files)-1 {
+		err = fl.open(path, true, w.offset)
+	} else {
+		err = fl.advance()
+		if err == nil && fl.f != nil && w.offset > 0 && fl.f.Name() == files[w.file] {
+			_, err = fl.f.Seek(w.offset, io.SeekStart)
+		}
+	}
+	if err != nil {
+		fl.Close()
+		return nil, err
+	}
+	for ; w.skip > 0 && fl.lr != nil; w.skip-- {
+		if _, err := fl.lr.next(); err != nil {
+			break
+		}
+	}
+	fl.wake, fl.unwatch = watcher.Subscribe(filepath.Dir(path))
 	return fl, nil
 }
 
-// Close closes the file being read.
+// ErrNotJSONFile is a log file in another format: Podman names its
+// k8s-file logs json-file.
+var ErrNotJSONFile = errors.New("not a json-file log")
+
+// checkFormat opens the live file and checks that it holds JSON lines.
+func checkFormat(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var first [1]byte
+	if n, _ := f.Read(first[:]); n == 1 && first[0] != '{' {
+		return ErrNotJSONFile
+	}
+	return nil
+}
+
+// Close closes the file being read and ends its watch.
 func (fl *Follower) Close() error {
+	if fl.unwatch != nil {
+		fl.unwatch()
+		fl.unwatch = nil
+	}
+	return fl.closeFile()
+}
+
+func (fl *Follower) closeFile() error {
 	if fl.f == nil {
 		return nil
 	}
@@ -69,7 +141,11 @@ func (fl *Follower) Next(ctx context.Context, follow bool, stopped func() bool) 
 			line, err := fl.lr.next()
 			switch {
 			case err == nil:
-				return fl.parser.Parse(line)
+				e, err := fl.parser.Parse(line)
+				if err == nil && e.TSValid && e.TS < fl.since {
+					continue
+				}
+				return e, err
 			case errors.Is(err, errLineTooLong):
 				return logstream.Entry{}, ErrMalformed
 			case !errors.Is(err, io.EOF):
@@ -92,6 +168,12 @@ func (fl *Follower) Next(ctx context.Context, follow bool, stopped func() bool) 
 		}
 		// At the end of the live file (or waiting for it to be created).
 		if !follow || stopped != nil && stopped() {
+			if follow && !fl.lastPass {
+				// Lines written before the container stopped may have come
+				// after the last read.
+				fl.lastPass = true
+				continue
+			}
 			if fl.lr != nil && len(fl.lr.rest()) > 0 {
 				// The container ended inside a line: the driver writes whole
 				// lines, so it is not an entry.
@@ -100,11 +182,24 @@ func (fl *Follower) Next(ctx context.Context, follow bool, stopped func() bool) 
 			}
 			return logstream.Entry{}, io.EOF
 		}
-		t := time.NewTimer(PollInterval)
+		if fl.lr == nil {
+			if fl.missingAt.IsZero() {
+				fl.missingAt = time.Now()
+			} else if time.Since(fl.missingAt) > missingGrace {
+				return logstream.Entry{}, ErrRemoved
+			}
+		}
+		poll := PollInterval
+		if fl.wake != nil {
+			poll = watchedPoll
+		}
+		t := time.NewTimer(poll)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return logstream.Entry{}, ctx.Err()
+		case <-fl.wake:
+			t.Stop()
 		case <-t.C:
 		}
 	}
@@ -125,12 +220,15 @@ func (fl *Follower) advance() error {
 		if fl.live {
 			fl.pending = fl.rotatedSince(fl.ino)
 		}
-		fl.Close()
+		fl.closeFile()
+	} else if fl.waiting {
+		// It may have been created and rotated away since.
+		fl.pending = fl.rotatedSince(fl.ino)
 	}
 	for len(fl.pending) > 0 {
 		name := fl.pending[0]
 		fl.pending = fl.pending[1:]
-		if err := fl.open(name, false); err == nil {
+		if err := fl.open(name, false, 0); err == nil {
 			return nil
 		} else if !errors.Is(err, os.ErrNotExist) {
 			return err
@@ -138,8 +236,9 @@ func (fl *Follower) advance() error {
 		// Rotated away meanwhile (renamed to the next number, or removed
 		// past max-file): the next one in the list holds what follows.
 	}
-	err := fl.open(fl.path, true)
+	err := fl.open(fl.path, true, 0)
 	if errors.Is(err, os.ErrNotExist) {
+		fl.waiting = true
 		return nil
 	}
 	return err
@@ -163,12 +262,16 @@ func (fl *Follower) rotatedSince(ino uint64) []string {
 	return files
 }
 
-func (fl *Follower) open(name string, live bool) error {
+// open opens file name at offset (uncompressed files only).
+func (fl *Follower) open(name string, live bool, offset int64) error {
 	f, err := os.Open(name)
 	if err != nil {
 		return err
 	}
 	st, err := f.Stat()
+	if err == nil && offset > 0 {
+		_, err = f.Seek(offset, io.SeekStart)
+	}
 	if err != nil {
 		f.Close()
 		return err
@@ -181,6 +284,7 @@ func (fl *Follower) open(name string, live bool) error {
 		}
 	}
 	fl.f, fl.live, fl.ino, fl.draining = f, live, inode(st), false
+	fl.missingAt, fl.waiting = time.Time{}, false
 	fl.lr = newLineReader(src, fl.maxLine)
 	return nil
 }

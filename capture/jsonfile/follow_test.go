@@ -16,9 +16,11 @@ import (
 )
 
 // entryLine is one line as the driver writes it, its text "seq=N".
-func entryLine(n int) string {
-	ts := time.Unix(1765000000, int64(n)*1000).UTC().Format(time.RFC3339Nano)
-	return fmt.Sprintf(`{"log":"seq=%d\n","stream":"stdout","time":"%s"}`+"\n", n, ts)
+func entryLine(n int) string { return stampedLine(n, time.Unix(1765000000, int64(n)*1000)) }
+
+// stampedLine is the json-file line of entry n, "seq=n", stamped ts.
+func stampedLine(n int, ts time.Time) string {
+	return fmt.Sprintf(`{"log":"seq=%d\n","stream":"stdout","time":"%s"}`+"\n", n, ts.UTC().Format(time.RFC3339Nano))
 }
 
 func lines(from, to int) string {
@@ -61,12 +63,18 @@ func appendFile(t *testing.T, name, text string) {
 // before it (name suffix to text), and opens it.
 func openLog(t *testing.T, maxLine int, text string, rotated map[string]string) (*Follower, string) {
 	t.Helper()
+	return openLogWatched(t, maxLine, text, rotated, nil)
+}
+
+// openLogWatched is openLog with a watcher (nil polls).
+func openLogWatched(t *testing.T, maxLine int, text string, rotated map[string]string, w *Watcher) (*Follower, string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "c-json.log")
 	for suffix, r := range rotated {
 		writeFile(t, path+suffix, r)
 	}
 	writeFile(t, path, text)
-	fl, err := Open(path, maxLine)
+	fl, err := Open(path, maxLine, Start{Tail: -1}, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +132,19 @@ func TestFollowerReadsRotatedThenLive(t *testing.T) {
 // half-written line waits for its end; the stream ends once the container
 // stopped and the file is read.
 func TestFollowerAcrossRotation(t *testing.T) {
-	fl, path := openLog(t, 1<<20, lines(1, 10), nil)
+	t.Run("poll", func(t *testing.T) { followAcrossRotation(t, nil) })
+	t.Run("inotify", func(t *testing.T) {
+		w, err := NewWatcher()
+		if err != nil {
+			t.Skipf("no inotify here: %v", err)
+		}
+		defer w.Close()
+		followAcrossRotation(t, w)
+	})
+}
+
+func followAcrossRotation(t *testing.T, w *Watcher) {
+	fl, path := openLogWatched(t, 1<<20, lines(1, 10), nil, w)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var stopped atomic.Bool
@@ -221,5 +241,70 @@ func TestFollowerFilesRemoved(t *testing.T) {
 	stopped.Store(true)
 	if _, err := fl.Next(ctx, true, stopped.Load); !errors.Is(err, io.EOF) {
 		t.Fatalf("Next after removal: %v, want io.EOF", err)
+	}
+}
+
+// A live file created and rotated away while the reader found none is
+// still read: the files after the last one read are.
+func TestFollowerLiveFileRotatedWhileMissing(t *testing.T) {
+	fl, path := openLog(t, 1<<20, lines(1, 10), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var stopped atomic.Bool
+	if _, err := readSeqs(t, fl, ctx, true, stopped.Load, 10); err != nil {
+		t.Fatal(err)
+	}
+	// Renamed, and the next live file not yet created: the reader finishes
+	// the old one and finds none.
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 3*PollInterval)
+	if _, err := fl.Next(short, true, stopped.Load); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next with no live file: %v, want the deadline", err)
+	}
+	cancelShort()
+	writeFile(t, path, lines(11, 20))
+	os.Rename(path+".1", path+".2")
+	os.Rename(path, path+".1")
+	writeFile(t, path, lines(21, 30))
+	got, err := readSeqs(t, fl, ctx, true, stopped.Load, 20)
+	if err != nil || !slices.Equal(dedupe(got), seqs(11, 30)) {
+		t.Fatalf("read %q (%v); want seq=11..30", got, err)
+	}
+}
+
+// With inotify a follower at the end of its file wakes for a write, with
+// no look of its own; the watch ends with the follower.
+func TestFollowerWokenByWrite(t *testing.T) {
+	w, err := NewWatcher()
+	if err != nil {
+		t.Skipf("no inotify here: %v", err)
+	}
+	defer w.Close()
+	defer func(d time.Duration) { watchedPoll = d }(watchedPoll)
+	watchedPoll = time.Hour
+	fl, path := openLogWatched(t, 1<<20, lines(1, 1), nil, w)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := readSeqs(t, fl, ctx, true, nil, 1); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := readSeqs(t, fl, ctx, true, nil, 2)
+		done <- err
+	}()
+	appendFile(t, path, lines(2, 2))
+	appendFile(t, path, lines(3, 3))
+	if err := <-done; err != nil {
+		t.Fatalf("follow with no look of its own: %v; want the writes read when they came", err)
+	}
+	fl.Close()
+	w.mu.Lock()
+	n := len(w.dirs)
+	w.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d directories still watched after the follower closed, want 0", n)
 	}
 }

@@ -45,8 +45,11 @@ var (
 		"Entries the daemon sent again on a stream (at json-file rotation) and that were dropped.")
 
 	streamsActive = newGauge("streams_active", "Log streams open now.")
-	watched       = newGauge("containers_watched", "Containers followed now.")
-	unreadable    = newGauge("containers_unreadable",
+	bySource      = newGaugeVec("streams_by_source", "Log streams open now, by source: api (the logs API) or file (the json-file log).", "source")
+	fallbacks     = newCounter("source_fallbacks_total",
+		"Containers that source auto reads through the API rather than their log file, by reason: driver (not json-file), unreadable (the file cannot be opened: mount it).", "reason")
+	watched    = newGauge("containers_watched", "Containers followed now.")
+	unreadable = newGauge("containers_unreadable",
 		"Containers whose logging driver keeps no log the API can read (driver none); tried again when they restart.")
 	excluded = newGauge("containers_excluded",
 		"Containers whose labels opt out (fluentbit.io/exclude, or both of _stdout and _stderr).")
@@ -71,8 +74,11 @@ func newCounter(name, help string, labels ...string) *prometheus.CounterVec {
 	return v
 }
 
-func newGauge(name, help string) *prometheus.GaugeVec {
-	v := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "docker_logs_" + name, Help: help}, []string{"input"})
+func newGauge(name, help string) *prometheus.GaugeVec { return newGaugeVec(name, help) }
+
+func newGaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	v := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "docker_logs_" + name, Help: help},
+		append([]string{"input"}, labels...))
 	Registry.MustRegister(v)
 	return v
 }
@@ -111,6 +117,23 @@ type Input struct {
 	DockerUp, CheckpointLag            prometheus.Gauge
 }
 
+// Sources of a stream, and why source auto reads one through the API.
+const (
+	SourceAPI  = "api"
+	SourceFile = "file"
+
+	FallbackDriver     = "driver"
+	FallbackUnreadable = "unreadable"
+)
+
+// StreamsBySource is the gauge of the streams open now from source.
+func (m *Input) StreamsBySource(source string) prometheus.Gauge {
+	return bySource.WithLabelValues(m.name, source)
+}
+
+// Fallback counts a container that source auto reads through the API.
+func (m *Input) Fallback(reason string) { fallbacks.WithLabelValues(m.name, reason).Inc() }
+
 // NewInput returns the series of the instance called name. With
 // containerLabels off, per-container series carry an empty container_name.
 func NewInput(name string, containerLabels bool) *Input {
@@ -134,6 +157,12 @@ func NewInput(name string, containerLabels bool) *Input {
 	}
 	for _, r := range []string{ReasonOpen, ReasonRead, ReasonDecode, ReasonNotFound, ReasonDaemon, ReasonEvents, ReasonList, ReasonNotReached} {
 		errorsTotal.WithLabelValues(name, r) // every reason shows from the start, at 0
+	}
+	for _, r := range []string{FallbackDriver, FallbackUnreadable} {
+		fallbacks.WithLabelValues(name, r)
+	}
+	for _, src := range []string{SourceAPI, SourceFile} {
+		bySource.WithLabelValues(name, src)
 	}
 	return m
 }
@@ -168,8 +197,8 @@ func (m *Input) Close() {
 	match := prometheus.Labels{"input": m.name}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 		records, bytes, rotations, errorsTotal, truncated, reconnects, ckptWrites, ckptErrors,
-		windowMiss, sinceScans, replays,
-		streamsActive, watched, unreadable, excluded, inotifyLimit, stalled, bufferBytes, bufferLimit, paused, dockerUp, ckptLag,
+		windowMiss, sinceScans, replays, fallbacks,
+		streamsActive, bySource, watched, unreadable, excluded, inotifyLimit, stalled, bufferBytes, bufferLimit, paused, dockerUp, ckptLag,
 	} {
 		v.DeletePartialMatch(match)
 	}

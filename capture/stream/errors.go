@@ -30,6 +30,9 @@ var (
 	// errRestarted ends a stream whose container was restarted: follow the
 	// new run at once.
 	errRestarted = errors.New("container restarted")
+	// errResumed ends a file's read that took a late die event for the
+	// end of the run: read on.
+	errResumed = errors.New("container still running")
 	// errRotated says the stream's own deadline ended it: a rotation. Any
 	// other timeout (an inspect, say) is an error.
 	errRotated = errors.New("stream reached rotate_interval")
@@ -56,8 +59,9 @@ func endCause(ctx, parent context.Context, reached bool) error {
 
 // openError classifies a failed logs request; the daemon answers 501 Not
 // Implemented for a logging driver it cannot read.
+// With source file, a container without a json-file log is unreadable too.
 func openError(err error) error {
-	if cerrdefs.IsNotImplemented(err) {
+	if cerrdefs.IsNotImplemented(err) || errors.Is(err, errNoFile) {
 		return ErrUnreadable
 	}
 	return &streamError{reason: metrics.ReasonOpen, err: err}

@@ -10,14 +10,25 @@ import (
 
 	"docker_logs/capture/dockerapi"
 	"docker_logs/capture/logstream"
+	"docker_logs/capture/metrics"
 )
 
-// Source gives the logs of containers. The Docker Engine API is one; a
-// container's log file would be another, behind the same two interfaces.
+// Source gives the logs of containers: the Docker Engine API, or a
+// container's json-file log itself.
 type Source interface {
-	// Log returns container id's log; tty says its output is one merged
-	// stream rather than multiplexed frames.
-	Log(id string, tty bool) Log
+	// Log returns the log of the container c describes.
+	Log(c Target) Log
+}
+
+// Target is what a source reads a container's log by, from its inspect.
+type Target struct {
+	ID      string
+	TTY     bool   // its output is one merged stream rather than frames
+	Driver  string // HostConfig.LogConfig.Type
+	LogPath string // the json-file driver's live file
+	// Stopped reports that the container's run has ended: a follow of its
+	// file ends at the file's end (the API ends one by itself).
+	Stopped func() bool
 }
 
 // Log is one container's log, read one request at a time: Open, then Next
@@ -31,6 +42,9 @@ type Log interface {
 	// LastRead is when the entry Next last returned was read.
 	LastRead() time.Time
 	Close() error
+	// Source names what the last Open read: metrics.SourceAPI or
+	// metrics.SourceFile.
+	Source() string
 }
 
 // Query is what one read of a log asks for.
@@ -48,9 +62,11 @@ type APISource struct {
 	MaxLineSize int
 }
 
-// Log returns the API's reader of container id's log.
-func (s APISource) Log(id string, tty bool) Log {
-	return &apiLog{docker: s.Docker, id: id, tty: tty, maxEntry: s.MaxLineSize + logstream.ChunkSize}
+// Log returns the API's reader of a container's log.
+func (s APISource) Log(c Target) Log { return s.log(c) }
+
+func (s APISource) log(c Target) *apiLog {
+	return &apiLog{docker: s.Docker, id: c.ID, tty: c.TTY, maxEntry: s.MaxLineSize + logstream.ChunkSize}
 }
 
 // apiLog keeps one frame reader, and its buffer, across the reads of a log.
@@ -93,6 +109,7 @@ func (l *apiLog) Open(ctx context.Context, q Query) error {
 
 func (l *apiLog) Next() (logstream.Entry, error) { return l.reader.Next() }
 func (l *apiLog) LastRead() time.Time            { return l.reader.LastRead() }
+func (l *apiLog) Source() string                 { return metrics.SourceAPI }
 
 func (l *apiLog) Close() error {
 	l.stopClose()

@@ -16,6 +16,7 @@ import (
 
 	"docker_logs/capture/config"
 	"docker_logs/capture/dockerapi"
+	"docker_logs/capture/jsonfile"
 	"docker_logs/capture/logstream"
 	"docker_logs/capture/metrics"
 	"docker_logs/capture/record"
@@ -78,6 +79,10 @@ type Tailer struct {
 	finishedAt int64
 	logDriver  string
 	optOut     config.OptOut // by the container's labels
+	// died counts the die events discovery passed on; diedSeen is the
+	// count before the last inspect. A file is followed until they differ.
+	died     atomic.Int64
+	diedSeen int64
 
 	cursor  *resume.Cursor
 	pending resume.Pending // its position among the records not yet handed over
@@ -120,6 +125,15 @@ func (t *Tailer) Name() string {
 	return ""
 }
 
+// Died tells the tailer its container's run ended (a die event): a log
+// file followed to its end then ends. It may be called while the tailer
+// runs.
+func (t *Tailer) Died() { t.died.Add(1) }
+
+// stopped reports whether the container's run has ended, as of the last
+// inspect and the die events since.
+func (t *Tailer) stopped() bool { return !t.running || t.died.Load() != t.diedSeen }
+
 // ShortID is the 12-character form of a container ID that docker ps shows.
 func ShortID(id string) string { return id[:min(12, len(id))] }
 
@@ -157,13 +171,16 @@ func (t *Tailer) Run(ctx context.Context) (resume.Position, error) {
 			t.setState("", nil)
 			b.Reset()
 			continue
-		case err == errRestarted:
+		case err == errRestarted, err == errResumed:
 			t.setState("", nil)
 			b.Reset()
 			continue
 		case errors.Is(err, ErrStopped), err == ErrTTYNotWanted, err == ErrUnreadable:
 			t.setState("", nil)
 			return t.cursor.Position(), err
+		case errors.Is(err, jsonfile.ErrRemoved):
+			t.log.Warn("container's log file was removed while it was read", "container_name", t.Name())
+			return t.cursor.Position(), ErrUnreadable
 		default:
 			t.setState(reasonOf(err), err)
 			m.Error(reasonOf(err))
@@ -252,9 +269,6 @@ func (t *Tailer) stream(parent context.Context, plan resume.Plan) error {
 	defer t.watch.openedAt.Store(0)
 
 	q := Query{Since: plan.Since, Tail: plan.Tail, Follow: true, Details: t.set.Details}
-	if plan.Scan {
-		t.d.Metrics.SinceScans.Inc()
-	}
 	t.cursor.Begin(plan, now.UnixNano())
 	defer func() { t.cursor.End(time.Now().UnixNano()) }()
 	if t.cursor.Reached() {
@@ -269,8 +283,14 @@ func (t *Tailer) stream(parent context.Context, plan resume.Plan) error {
 		return openError(err)
 	}
 	defer t.src.Close()
+	if plan.Scan && t.src.Source() == metrics.SourceAPI {
+		t.d.Metrics.SinceScans.Inc() // a file is searched, not scanned
+	}
 	t.d.Metrics.StreamsActive.Inc()
 	defer t.d.Metrics.StreamsActive.Dec()
+	bySource := t.d.Metrics.StreamsBySource(t.src.Source())
+	bySource.Inc()
+	defer bySource.Dec()
 	t.asm.Reset()
 	err := t.consume(ctx, rot)
 	if ctx.Err() != nil {
@@ -296,14 +316,20 @@ func (t *Tailer) markReached(rot *rotation) {
 func (t *Tailer) logEnded(ctx context.Context) error {
 	ictx, cancel := context.WithTimeout(ctx, dockerapi.RequestTimeout)
 	defer cancel()
+	died := t.died.Load()
 	res, err := t.d.Docker.ContainerInspect(ictx, t.id, client.ContainerInspectOptions{})
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return &streamError{reason: metrics.ReasonDaemon, err: err}
 	}
 	info := res.Container
 	end := ErrStopped
-	if err == nil && info.State != nil && info.State.Running {
+	t.running = err == nil && info.State != nil && info.State.Running
+	if t.running {
+		t.diedSeen = died
 		if info.State.StartedAt == t.startedAt {
+			if t.src.Source() == metrics.SourceFile {
+				return errResumed // a die event of an earlier run came late
+			}
 			return &streamError{reason: metrics.ReasonRead, err: errors.New("stream closed by the daemon while the container runs")}
 		}
 		t.startedAt = info.State.StartedAt
@@ -326,6 +352,7 @@ func (t *Tailer) logEnded(ctx context.Context) error {
 func (t *Tailer) inspect(ctx context.Context) error {
 	ictx, cancel := context.WithTimeout(ctx, dockerapi.RequestTimeout)
 	defer cancel()
+	t.diedSeen = t.died.Load()
 	res, err := t.d.Docker.ContainerInspect(ictx, t.id, client.ContainerInspectOptions{})
 	if err != nil {
 		return &streamError{reason: metrics.ReasonList, err: err}
@@ -347,7 +374,7 @@ func (t *Tailer) inspect(ctx context.Context) error {
 	if info.HostConfig != nil {
 		t.logDriver = info.HostConfig.LogConfig.Type
 	}
-	t.src = t.d.Source.Log(t.id, t.tty)
+	t.src = t.d.Source.Log(Target{ID: t.id, TTY: t.tty, Driver: t.logDriver, LogPath: info.LogPath, Stopped: t.stopped})
 	t.setMeta(c)
 	return nil
 }

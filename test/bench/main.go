@@ -15,8 +15,10 @@
 //     Docker Go client, copying the body to io.Discard: the daemon's own
 //     limit.
 //   - F, the headline (fluentbit.go): the plugin in the real Fluent Bit
-//     with its defaults, clocked at Fluent Bit's own record count; T: Fluent
-//     Bit's tail input on the same json-file logs.
+//     with its defaults (source auto: the json-file logs themselves),
+//     clocked at Fluent Bit's own record count; Fapi: the same with source
+//     api; T: Fluent Bit's tail input on the same json-file logs. The host's
+//     CPU of each (Fluent Bit and dockerd) is printed per million lines.
 //   - B, secondary: the plugin (build/in_docker_logs.so) in the
 //     project's Fluent Bit host (build/fbhost) at Fluent Bit's cadence: a
 //     collect every -tick (1s, Fluent Bit's fixed interval) and the
@@ -243,6 +245,7 @@ type report struct {
 	writeTime time.Duration
 	a, b, bf  []sideResult // bf: B at -fast-tick
 	f, tl     []sideResult // the plugin in the real Fluent Bit, and its tail input
+	fapi      []sideResult // the plugin in the real Fluent Bit with source api
 	sweep     map[string][]sideResult
 
 	reopen []reopenResult
@@ -343,6 +346,12 @@ func (b *bench) throughput(ctx context.Context, rep *report) error {
 		}
 		rep.f = append(rep.f, pf)
 		b.logf("round %d F: %s", r, pf.describe(o))
+		pa, err := b.runF(ctx, "source=api")
+		if err != nil {
+			return fmt.Errorf("round %d F with source api: %w", r, err)
+		}
+		rep.fapi = append(rep.fapi, pa)
+		b.logf("round %d F, source api: %s", r, pa.describe(o))
 		pt, err := b.runT(ctx, ids)
 		if err != nil {
 			return fmt.Errorf("round %d T: %w", r, err)
@@ -459,6 +468,7 @@ func (r *report) print(w io.Writer) {
 		if len(r.f) > 0 {
 			fmt.Fprintf(w, "  F: the headline: the plugin in the real Fluent Bit (%s), its defaults, read_from_head on, -o null; wall = start to Fluent Bit's own count\n", o.fluentBit)
 			fmt.Fprintf(w, "     of the input's records (/api/v1/metrics) reaching %d; cpu, peak rss (VmHWM) and reads of the whole process then\n", o.containers*o.lines)
+			fmt.Fprintf(w, "  Fapi: the same with source api (the logs API rather than the json-file logs themselves)\n")
 			fmt.Fprintf(w, "  T: Fluent Bit's own tail input with the docker parser on the same json-file logs, read_from_head on, -o null, clocked the same way\n")
 		}
 		fmt.Fprintf(w, "  cpu: of the reading process (A: this process, B: the host), user and system, and per million lines; reads/line: its read syscalls\n")
@@ -472,7 +482,7 @@ func (r *report) print(w io.Writer) {
 		}
 		rows := []row{{"A", sa}}
 		if len(r.f) > 0 {
-			rows = append(rows, row{"F", summarize(r.f)}, row{"T", summarize(r.tl)})
+			rows = append(rows, row{"F", summarize(r.f)}, row{"Fapi", summarize(r.fapi)}, row{"T", summarize(r.tl)})
 		}
 		rows = append(rows, row{"B", sb})
 		if len(r.bf) > 0 {
@@ -511,10 +521,16 @@ func (r *report) print(w io.Writer) {
 			fmt.Fprintf(w, "ratio F/A (the headline): wall %.2f, cpu %.2f; F/T: cpu %.2f, peak rss %.2f; host B/F peak rss %.2f\n",
 				fw, fc, sf.cpu.Seconds()/st.cpu.Seconds(), float64(sf.rssKiB)/float64(st.rssKiB), float64(sb.rssKiB)/float64(sf.rssKiB))
 			fmt.Fprintf(w, "  rounds (wall s)  F: %s  T: %s\n", walls(r.f), walls(r.tl))
+			sapi := summarize(r.fapi)
+			perM := func(d time.Duration) float64 { return d.Seconds() / (lines / 1e6) }
+			hostF, hostT := sf.cpu+max(sf.dockerd, 0), st.cpu+max(st.dockerd, 0)
 			if sa.dockerd >= 0 && sf.dockerd >= 0 {
-				fmt.Fprintf(w, "  per 1M lines served by Docker %s: dockerd CPU %.2f s to the raw readers, %.2f s to the plugin; the plugin's process %.2f s, tail's %.2f s\n",
-					r.version, sa.dockerd.Seconds()/(lines/1e6), sf.dockerd.Seconds()/(lines/1e6), sf.cpu.Seconds()/(lines/1e6), st.cpu.Seconds()/(lines/1e6))
+				fmt.Fprintf(w, "  host CPU per 1M lines (Fluent Bit + dockerd %s): file source %.2f + %.2f = %.2f s; API source %.2f + %.2f = %.2f s (dockerd %.0f%%); tail %.2f + %.2f = %.2f s; raw API readers' dockerd %.2f s\n",
+					r.version, perM(sf.cpu), perM(sf.dockerd), perM(hostF), perM(sapi.cpu), perM(sapi.dockerd), perM(sapi.cpu+sapi.dockerd),
+					100*sapi.dockerd.Seconds()/(sapi.cpu+sapi.dockerd).Seconds(), perM(st.cpu), perM(st.dockerd), perM(hostT), perM(sa.dockerd))
 			}
+			r.target(w, "host CPU of F (process + dockerd) <= T's", hostF <= hostT,
+				fmt.Sprintf("%.2f s against %.2f", hostF.Seconds(), hostT.Seconds()))
 			if len(o.bufferSweep) > 0 {
 				fmt.Fprintf(w, "  F against buffer_max_size (medians; peak RSS: max):\n  %-16s %9s %7s %7s %8s %12s\n", "buffer_max_size", "wall_s", "F/A", "cpu_s", "cpu F/A", "peak_rss_MiB")
 				for _, size := range o.bufferSweep {

@@ -107,7 +107,8 @@ func historyThenLive(t *testing.T, name, driver string, n int) string {
 // with short rotations, every live line arrives once and within seconds,
 // and no history line comes; read from its head, every line comes once.
 // The reopens ask the daemon for a window, so it does not scan the history
-// again at every rotation.
+// again at every rotation. Read through the logs API (source api): these
+// are its costs; a log file's reopen costs the daemon nothing.
 func TestLongHistory(t *testing.T) {
 	n := historyLines()
 	for _, driver := range []string{"json-file", "local"} {
@@ -115,7 +116,7 @@ func TestLongHistory(t *testing.T) {
 			prefix := uniqueName(t)
 			id := historyThenLive(t, prefix, driver, n)
 			addr := freeAddr(t)
-			h := startHost(t, []string{"include_names=" + prefix, "rotate_interval=2s", "read_from_head=off", "metrics_listen=" + addr})
+			h := startHost(t, []string{"include_names=" + prefix, "source=api", "rotate_interval=2s", "read_from_head=off", "metrics_listen=" + addr})
 			if !eventually(20*time.Second, func() bool {
 				v, _ := metricValue(scrape(t, addr), "docker_logs_streams_active", nil)
 				return v == 1
@@ -177,7 +178,7 @@ func TestLongHistory(t *testing.T) {
 			t.Logf("%s, read from its head: %v through the plugin (1 s tick, defaults), %v for one raw read (docker logs): %.2fx",
 				driver, head.Round(time.Millisecond), raw.Round(time.Millisecond), head.Seconds()/raw.Seconds())
 			// Checked line by line, with records printed.
-			h2 := startHost(t, []string{"include_names=" + prefix, "rotate_interval=2s", "read_from_head=on", "metrics_listen=off"})
+			h2 := startHost(t, []string{"include_names=" + prefix, "source=api", "rotate_interval=2s", "read_from_head=on", "metrics_listen=off"})
 			recs = h2.waitRecords(t, 5*time.Minute, "the whole log", func(rs []Record) bool {
 				return len(rs) >= want
 			})
@@ -199,7 +200,7 @@ func TestLongHistory(t *testing.T) {
 
 // Containers with long histories, the plugin restarted with a checkpoint
 // while they write: every line written after the first start arrives once,
-// and the restart's reopens cost the daemon little.
+// and the restart's reopens cost the daemon little (source api).
 func TestRestartWithLongHistories(t *testing.T) {
 	const containers = 20
 	history := min(historyLines()/5, 200_000)
@@ -213,7 +214,7 @@ func TestRestartWithLongHistories(t *testing.T) {
 		waitLastLine(t, id, fmt.Sprintf("seq=%d stream=stdout id=hist", history), 10*time.Minute)
 	}
 	db := filepath.Join(t.TempDir(), "positions.db")
-	props := []string{"include_names=" + prefix + "-*", "db=" + db, "db.flush_interval=1s", "metrics_listen=off"}
+	props := []string{"include_names=" + prefix + "-*", "source=api", "db=" + db, "db.flush_interval=1s", "metrics_listen=off"}
 	h := startHost(t, props)
 	for _, id := range ids {
 		docker(t, "exec", id, "touch", "/go")
@@ -258,7 +259,7 @@ func TestRestartWithLongHistories(t *testing.T) {
 
 // More lines are written while the plugin is down than its first window
 // holds: the window misses, is widened or dropped for since alone, that is
-// counted, and no line is lost or duplicated. Both drivers.
+// counted, and no line is lost or duplicated. Both drivers, source api.
 func TestWindowTooSmallAfterRestart(t *testing.T) {
 	for _, driver := range []string{"json-file", "local"} {
 		t.Run(driver, func(t *testing.T) {
@@ -266,7 +267,7 @@ func TestWindowTooSmallAfterRestart(t *testing.T) {
 			id := runLogger(t, prefix, []string{"--log-driver", driver}, "-rate", "2000", "-streams", "both", "-n", "40000")
 			db := filepath.Join(t.TempDir(), "positions.db")
 			addr := freeAddr(t)
-			props := []string{"include_names=" + prefix, "db=" + db, "metrics_listen=" + addr}
+			props := []string{"include_names=" + prefix, "source=api", "db=" + db, "metrics_listen=" + addr}
 			h := startHost(t, props)
 			h.waitRecords(t, 30*time.Second, "some lines", func(rs []Record) bool { return len(rs) > 1000 })
 			h.stop(t, syscall.SIGTERM)
@@ -299,11 +300,11 @@ func TestWindowTooSmallAfterRestart(t *testing.T) {
 
 // A json-file log rotated by the daemon (max-size, max-file) under load: the
 // daemon's follow stream sends some entries again at each rotation; they are
-// dropped, and every line arrives once.
+// dropped, and every line arrives once (source api: a file has no replays).
 func TestDaemonLogRotationReplays(t *testing.T) {
 	prefix := uniqueName(t)
 	addr := freeAddr(t)
-	h := startHost(t, []string{"include_names=" + prefix, "metrics_listen=" + addr})
+	h := startHost(t, []string{"include_names=" + prefix, "source=api", "metrics_listen=" + addr})
 	id := runLogger(t, prefix, []string{"--log-opt", "max-size=1m", "--log-opt", "max-file=3"},
 		"-rate", "3000", "-n", "60000", "-size", "150")
 	waitLastLine(t, id, "seq=60000 ", 2*time.Minute)
