@@ -12,12 +12,24 @@ package main
 // included), and what is freed below it stays in the heap.
 #define BLOCK_HEADER 16
 
+// A large block fills at a drain's pace: in huge pages it takes one page
+// fault per 2 MiB rather than one per 4 KiB (a fault costs far more than
+// writing the page, most of all in a VM).
+#define HUGE_BLOCK (4 << 20)
+
+static void huge(char *p, size_t len) {
+	if (len >= HUGE_BLOCK) {
+		madvise(p, len, MADV_HUGEPAGE);
+	}
+}
+
 static void *block_alloc(size_t n) {
 	size_t len = n + BLOCK_HEADER;
 	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 		return NULL;
 	}
+	huge(p, len);
 	*(size_t *)p = len;
 	return p + BLOCK_HEADER;
 }
@@ -29,6 +41,7 @@ static void *block_grow(void *b, size_t n) {
 	if (p == MAP_FAILED) {
 		return NULL;
 	}
+	huge(p, len);
 	*(size_t *)p = len;
 	return p + BLOCK_HEADER;
 }
