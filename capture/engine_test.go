@@ -608,6 +608,34 @@ func TestReadFrom(t *testing.T) {
 	}
 }
 
+// A container created after the input started but listed by its first
+// list, which can come late on a busy daemon, is read from its first line
+// as its start event would have it, not from the list's now.
+func TestCreatedBeforeTheFirstList(t *testing.T) {
+	h := newHarness(t, map[string]string{"read_from_head": "off"})
+	a := cid(1)
+	listing, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	h.fake.handle(routeList, func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() { close(listing); <-release })
+		h.fake.serveList(w, r)
+	})
+	h.e.start()
+	<-listing
+	h.fake.create(a, "alpha", false)
+	h.fake.start(a)
+	want := []string{"stdout:first-0", "stdout:first-1"}
+	h.fake.log(a, 1, "first-0")
+	h.fake.log(a, 1, "first-1")
+	close(release)
+	eventually(t, 5*time.Second, func() bool { return h.fake.followStreams() == 1 })
+	h.fake.log(a, 1, "next")
+	want = append(want, "stdout:next")
+	h.expectLines(a, want, 5*time.Second)
+	h.finish()
+	compareLines(t, "alpha", h.lines(a), want)
+}
+
 // A rename event changes the container_name of the records that follow.
 func TestRenameEvent(t *testing.T) {
 	h := newHarness(t, nil)

@@ -120,10 +120,13 @@ func (s *Discovery) setExcluded(id string, excluded bool) {
 //     created after that is read from its first line; one that existed then
 //     had no position because it did not run, so it is read from when they
 //     were saved (lines it wrote while the plugin was down are new).
+//   - Created after the plugin started (the first list can come seconds
+//     late on a busy daemon): its first line, as its start event would.
 //   - Otherwise: a running container from now, and a stopped one from when
 //     the plugin started (its next run's lines are all new).
 func (s *Discovery) initialPosition(ctx context.Context, c container.Summary) (resume.Position, bool) {
 	clock := s.d.Daemon
+	started := clock.OnDaemonClock(s.started)
 	switch {
 	case s.d.Config.ReadFromHead:
 		return resume.Position{}, false
@@ -133,10 +136,12 @@ func (s *Discovery) initialPosition(ctx context.Context, c container.Summary) (r
 			return resume.FromTime(saved), true
 		}
 		return resume.Position{}, false
+	case !s.createdBefore(ctx, c, started):
+		return resume.Position{}, false
 	case c.State == "running":
-		return resume.FromNow(clock.OnDaemonClock(s.started)), true
+		return resume.FromNow(started), true
 	}
-	return resume.FromTime(clock.OnDaemonClock(s.started)), true
+	return resume.FromTime(started), true
 }
 
 // createdBefore reports whether the container was created before ts (the
