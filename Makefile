@@ -85,7 +85,7 @@ fuzz:
 	$(GO) test ./capture/logstream -run '^$$' -fuzz FuzzReaderMux -fuzztime 30s
 	$(GO) test ./capture/logstream -run '^$$' -fuzz FuzzReaderRaw -fuzztime 30s
 	$(GO) test ./capture/discovery -run '^$$' -fuzz FuzzContainerIDFromProc -fuzztime 30s
-	$(GO) test ./capture/jsonfile -run '^$$' -fuzz FuzzParse -fuzztime 30s
+	$(GO) test ./capture/logfile -run '^$$' -fuzz FuzzParse -fuzztime 30s
 
 clean:
 	rm -f $(BUILD)/*.so $(BUILD)/*.h $(HOST)

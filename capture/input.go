@@ -14,8 +14,8 @@ import (
 	"docker_logs/capture/discovery"
 	"docker_logs/capture/dockerapi"
 	"docker_logs/capture/handover"
-	"docker_logs/capture/jsonfile"
 	"docker_logs/capture/ledger"
+	"docker_logs/capture/logfile"
 	"docker_logs/capture/metrics"
 	"docker_logs/capture/record"
 	"docker_logs/capture/resume"
@@ -58,7 +58,7 @@ type Input struct {
 	metrics *metrics.Input
 
 	ledger    *ledger.Ledger
-	watcher   *jsonfile.Watcher // log files' changes; nil with source api, or no inotify
+	watcher   *logfile.Watcher // log files' changes; nil with source api, or no inotify
 	buf       *handover.Buffer
 	watchdog  *stream.Watchdog
 	discovery *discovery.Discovery
@@ -140,7 +140,7 @@ func (in *Input) source() stream.Source {
 	if in.cfg.Source == stream.ModeAPI {
 		return api
 	}
-	w, err := jsonfile.NewWatcher()
+	w, err := logfile.NewWatcher()
 	if err != nil {
 		in.log.Warn("no inotify: log files are polled every 250ms", "error", err)
 	}

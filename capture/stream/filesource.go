@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"time"
 
-	"docker_logs/capture/jsonfile"
+	"docker_logs/capture/logfile"
 	"docker_logs/capture/logstream"
 	"docker_logs/capture/metrics"
 )
@@ -27,7 +27,7 @@ var errNoFile = errors.New("the container has no json-file log")
 // FileSource reads json-file logs themselves: the daemon serves nothing.
 type FileSource struct {
 	MaxLineSize int
-	Watcher     *jsonfile.Watcher // nil: followers poll
+	Watcher     *logfile.Watcher // nil: followers poll
 }
 
 // Log returns the reader of c's json-file log.
@@ -41,11 +41,11 @@ func (s FileSource) log(c Target) *fileLog {
 type fileLog struct {
 	target  Target
 	maxLine int // the longest file line read; the driver splits lines at 16 KiB
-	watcher *jsonfile.Watcher
+	watcher *logfile.Watcher
 
 	ctx      context.Context
 	follow   bool
-	fl       *jsonfile.Follower
+	fl       *logfile.Follower
 	lastRead time.Time
 }
 
@@ -53,8 +53,8 @@ func (l *fileLog) Open(ctx context.Context, q Query) error {
 	if l.target.Driver != "json-file" || l.target.LogPath == "" {
 		return errNoFile
 	}
-	fl, err := jsonfile.Open(l.target.LogPath, l.maxLine, jsonfile.Start{Since: q.Since, Tail: q.Tail}, l.watcher)
-	if errors.Is(err, jsonfile.ErrNotJSONFile) {
+	fl, err := logfile.Open(l.target.LogPath, l.maxLine, logfile.Start{Since: q.Since, Tail: q.Tail}, l.watcher)
+	if errors.Is(err, logfile.ErrUnknownFormat) {
 		return fmt.Errorf("%w: %s", errNoFile, err)
 	}
 	if err != nil {
@@ -69,7 +69,7 @@ func (l *fileLog) Open(ctx context.Context, q Query) error {
 func (l *fileLog) Next() (logstream.Entry, error) {
 	e, err := l.fl.Next(l.ctx, l.follow, l.target.Stopped)
 	l.lastRead = time.Now()
-	if errors.Is(err, jsonfile.ErrMalformed) {
+	if errors.Is(err, logfile.ErrMalformed) {
 		return logstream.Entry{Stream: logstream.Stdout, Msg: e.Msg}, nil
 	}
 	if err == nil && l.target.TTY {
@@ -151,7 +151,7 @@ func (l *autoLog) Next() (logstream.Entry, error) {
 // readFailed: err is the file's failure, not the end of a read.
 func readFailed(err error) bool {
 	return err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, context.Canceled) &&
-		!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jsonfile.ErrRemoved)
+		!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, logfile.ErrRemoved)
 }
 
 func (l *autoLog) LastRead() time.Time { return l.cur.LastRead() }

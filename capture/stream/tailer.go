@@ -16,7 +16,7 @@ import (
 
 	"docker_logs/capture/config"
 	"docker_logs/capture/dockerapi"
-	"docker_logs/capture/jsonfile"
+	"docker_logs/capture/logfile"
 	"docker_logs/capture/logstream"
 	"docker_logs/capture/metrics"
 	"docker_logs/capture/record"
@@ -178,7 +178,7 @@ func (t *Tailer) Run(ctx context.Context) (resume.Position, error) {
 		case errors.Is(err, ErrStopped), err == ErrTTYNotWanted, err == ErrUnreadable:
 			t.setState("", nil)
 			return t.cursor.Position(), err
-		case errors.Is(err, jsonfile.ErrRemoved):
+		case errors.Is(err, logfile.ErrRemoved):
 			t.log.Warn("container's log file was removed while it was read", "container_name", t.Name())
 			return t.cursor.Position(), ErrUnreadable
 		default:

@@ -35,6 +35,8 @@ func TestEveryLineOnceWithMetadata(t *testing.T) {
 			checkExactlyOnce(t, name+" "+stream, seqs[streamKey{name, stream}], 1, lines)
 		}
 		stamps := dockerTimestamps(t, id)
+		// As the engine names it: Podman gives its full reference.
+		image := docker(t, "inspect", "-f", "{{.Config.Image}}", id)
 		for _, r := range recs {
 			if r.Body.Name != name {
 				continue
@@ -42,8 +44,8 @@ func TestEveryLineOnceWithMetadata(t *testing.T) {
 			if r.Body.ID != id || !hexID.MatchString(r.Body.ID) {
 				t.Fatalf("%s: container_id %q, want %q", name, r.Body.ID, id)
 			}
-			if r.Body.Image != testImage {
-				t.Fatalf("%s: container_image %q, want %q", name, r.Body.Image, testImage)
+			if r.Body.Image != image {
+				t.Fatalf("%s: container_image %q, want %q", name, r.Body.Image, image)
 			}
 			if !strings.Contains(r.Body.Log, "stream="+r.Body.Stream+" ") {
 				t.Fatalf("%s: stream field %q does not match line %q", name, r.Body.Stream, r.Body.Log)
@@ -52,7 +54,7 @@ func TestEveryLineOnceWithMetadata(t *testing.T) {
 			if !ok {
 				t.Fatalf("%s: line %q not in docker logs", name, r.Body.Log)
 			}
-			if got := recordTime(t, r.Time); !got.Equal(want) {
+			if got := engineTime(t, r.Time); !got.Equal(want) {
 				t.Fatalf("%s: record time %v, docker's %v", name, got.UTC(), want.UTC())
 			}
 		}

@@ -56,8 +56,21 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "e2e: no Docker engine answers (test/scripts/dockerd.sh start): %v\n%s", err, out)
 		os.Exit(1)
 	}
+	out, _ := exec.Command("docker", "version", "--format", "{{range .Server.Components}}{{.Name}};{{end}}").Output()
+	if podman = strings.Contains(string(out), "Podman Engine"); podman {
+		stampPrecision = time.Second
+	}
 	os.Exit(m.Run())
 }
+
+var (
+	// podman: the engine under test is Podman's Docker-compatible API.
+	podman bool
+	// stampPrecision is how finely the engine's logs API stamps lines:
+	// Docker gives nanoseconds, Podman whole seconds (its log files keep
+	// nanoseconds, which the plugin's records carry when it reads them).
+	stampPrecision = time.Nanosecond
+)
 
 // Record is one line the host printed.
 type Record struct {
@@ -484,6 +497,12 @@ func dockerTimestamps(t *testing.T, id string) map[string]time.Time {
 		ts[text] = tm
 	}
 	return ts
+}
+
+// engineTime is a record's time as the engine's logs API would stamp it.
+func engineTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	return recordTime(t, s).Truncate(stampPrecision)
 }
 
 // recordTime parses the host's "sec.nsec" time.

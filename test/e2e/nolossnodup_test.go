@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -45,7 +47,7 @@ func dockerEntries(t *testing.T, id string) map[lineKey]int {
 // delivery compares the records of one container with what Docker holds.
 type delivery struct {
 	written, delivered, lost, duplicated, foreign int
-	dupKeys                                       []lineKey
+	dupKeys, lostKeys                             []lineKey
 }
 
 func compareWithDocker(t *testing.T, recs []Record, id string) delivery {
@@ -55,7 +57,7 @@ func compareWithDocker(t *testing.T, recs []Record, id string) delivery {
 	d := delivery{}
 	for _, r := range recs {
 		if r.Body.ID == id {
-			got[lineKey{recordTime(t, r.Time).UnixNano(), r.Body.Log}]++
+			got[lineKey{engineTime(t, r.Time).UnixNano(), r.Body.Log}]++
 			d.delivered++
 		}
 	}
@@ -64,6 +66,7 @@ func compareWithDocker(t *testing.T, recs []Record, id string) delivery {
 		switch g := got[k]; {
 		case g < n:
 			d.lost += n - g
+			d.lostKeys = append(d.lostKeys, k)
 		case g > n:
 			d.duplicated += g - n
 			d.dupKeys = append(d.dupKeys, k)
@@ -75,6 +78,13 @@ func compareWithDocker(t *testing.T, recs []Record, id string) delivery {
 		}
 	}
 	return d
+}
+
+// firstKeys is up to n of keys, oldest first, for a failure's message.
+func firstKeys(keys []lineKey, n int) []lineKey {
+	keys = slices.Clone(keys)
+	slices.SortFunc(keys, func(a, b lineKey) int { return cmp.Compare(a.ts, b.ts) })
+	return keys[:min(n, len(keys))]
 }
 
 // countFor returns how many records belong to container id.
@@ -124,7 +134,7 @@ func waitDelivered(t *testing.T, timeout time.Duration, ids []string, hosts ...*
 		for i, h := range hosts {
 			recs := h.Records()
 			for _, r := range recs[seen[i]:] {
-				e := entry{r.Body.ID, lineKey{recordTime(t, r.Time).UnixNano(), r.Body.Log}}
+				e := entry{r.Body.ID, lineKey{engineTime(t, r.Time).UnixNano(), r.Body.Log}}
 				if missing[e]--; missing[e] <= 0 {
 					delete(missing, e)
 				}
@@ -148,8 +158,8 @@ func expectExactlyOnce(t *testing.T, timeout time.Duration, ids []string, hosts 
 	for _, id := range ids {
 		d := compareWithDocker(t, recs, id)
 		if d.lost != 0 || d.duplicated != 0 || d.foreign != 0 {
-			t.Errorf("container %.12s: %d lines written, %d delivered: %d lost, %d duplicated, %d not in docker logs",
-				id, d.written, d.delivered, d.lost, d.duplicated, d.foreign)
+			t.Errorf("container %.12s: %d lines written, %d delivered: %d lost, %d duplicated, %d not in docker logs; lost %v",
+				id, d.written, d.delivered, d.lost, d.duplicated, d.foreign, firstKeys(d.lostKeys, 3))
 		} else {
 			t.Logf("container %.12s: %d lines, all delivered once", id, d.written)
 		}
@@ -366,11 +376,16 @@ func TestDaemonRestart(t *testing.T) {
 	}
 }
 
+// dockerdScript starts, stops or kills the engine under test.
 func dockerdScript(t *testing.T, action string) {
 	t.Helper()
-	out, err := exec.Command(filepath.Join(repoRoot, "test", "scripts", "dockerd.sh"), action).CombinedOutput()
+	script := "dockerd.sh"
+	if podman {
+		script = "podman.sh"
+	}
+	out, err := exec.Command(filepath.Join(repoRoot, "test", "scripts", script), action).CombinedOutput()
 	if err != nil {
-		t.Fatalf("test/scripts/dockerd.sh %s: %v\n%s", action, err, out)
+		t.Fatalf("test/scripts/%s %s: %v\n%s", script, action, err, out)
 	}
 }
 

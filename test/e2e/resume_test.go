@@ -358,7 +358,7 @@ func TestStartedWhileDownAfterAnEmptyRun(t *testing.T) {
 		t.Errorf("%d records after the restart, want the 10 of the run while Fluent Bit was down", len(recs))
 	}
 	for i, r := range recs {
-		if got := recordTime(t, r.Time); i < 10 && !got.Equal(stamps[10+i]) {
+		if got := engineTime(t, r.Time); i < 10 && !got.Equal(stamps[10+i]) {
 			t.Errorf("record %d (%q) stamped %v, want line %d of the log, stamped %v", i, r.Body.Log, got, 11+i, stamps[10+i])
 		}
 	}

@@ -1,4 +1,4 @@
-package jsonfile
+package logfile
 
 import (
 	"compress/gzip"
@@ -306,5 +306,45 @@ func TestFollowerWokenByWrite(t *testing.T) {
 	w.mu.Unlock()
 	if n != 0 {
 		t.Errorf("%d directories still watched after the follower closed, want 0", n)
+	}
+}
+
+// k8sLine is entry n of a Podman k8s-file log, stamped n ms after a base
+// time, in the zone offset form conmon writes.
+func k8sLine(n int, tag, text string) string {
+	ts := time.Unix(1765000000, int64(n)*int64(time.Millisecond)).UTC()
+	return ts.Format("2006-01-02T15:04:05.000000000-07:00") + " stdout " + tag + " " + text + "\n"
+}
+
+// A k8s-file log is read like a json-file one: from a time found in the
+// file, then followed, a line the driver split coming in pieces.
+func TestFollowerReadsK8sFile(t *testing.T) {
+	var b strings.Builder
+	for n := 1; n <= 100; n++ {
+		b.WriteString(k8sLine(n, "F", fmt.Sprintf("seq=%d", n)))
+	}
+	path := filepath.Join(t.TempDir(), "ctr.log")
+	writeFile(t, path, b.String())
+	since := time.Unix(1765000000, 51*int64(time.Millisecond)).UnixNano()
+	fl, err := Open(path, 1<<20, Start{Since: since, Tail: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got, err := readSeqs(t, fl, ctx, true, nil, 50)
+	if err != nil || !slices.Equal(got, seqs(51, 100)) {
+		t.Fatalf("read %q, %v; want seq=51..100", got, err)
+	}
+	appendFile(t, path, k8sLine(101, "P", "first half,")+k8sLine(101, "F", " second half"))
+	for _, want := range []struct {
+		msg     string
+		partial bool
+	}{{"first half,", true}, {" second half", false}} {
+		e, err := fl.Next(ctx, true, nil)
+		if err != nil || string(e.Msg) != want.msg || e.Partial != want.partial || e.TS != time.Unix(1765000000, 101*int64(time.Millisecond)).UnixNano() {
+			t.Fatalf("Next = %q partial=%v ts=%d, %v; want %q partial=%v", e.Msg, e.Partial, e.TS, err, want.msg, want.partial)
+		}
 	}
 }

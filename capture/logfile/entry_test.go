@@ -1,6 +1,7 @@
-package jsonfile
+package logfile
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -69,6 +70,25 @@ func TestParse(t *testing.T) {
 		{name: "unknown stream", in: `{"log":"x\n","stream":"stdin","time":"` + when + `"}`, bad: true},
 		{name: "bad escape", in: `{"log":"\x\n","stream":"stdout","time":"` + when + `"}`, bad: true},
 		{name: "short unicode escape", in: `{"log":"\u12","stream":"stdout","time":"` + when + `"}`, bad: true},
+		{name: "k8s-file line", in: "2026-12-06T03:45:11.123456789+00:00 stdout F hello world",
+			stream: logstream.Stdout, msg: "hello world", ts: ts(when)},
+		{name: "k8s-file stderr in a zone east of UTC", in: "2026-12-06T04:45:11.123456789+01:00 stderr F oops",
+			stream: logstream.Stderr, msg: "oops", ts: ts(when)},
+		{name: "k8s-file piece of a long line", in: "2026-12-06T03:45:11.123456789+00:00 stdout P " + strings.Repeat("a", 100),
+			stream: logstream.Stdout, msg: strings.Repeat("a", 100), partial: true, ts: ts(when)},
+		{name: "k8s-file empty line", in: "2026-12-06T03:45:11.123456789+00:00 stdout F ",
+			stream: logstream.Stdout, msg: "", ts: ts(when)},
+		{name: "k8s-file empty line, no space", in: "2026-12-06T03:45:11.123456789+00:00 stdout F",
+			stream: logstream.Stdout, msg: "", ts: ts(when)},
+		{name: "k8s-file TTY line loses its carriage return", in: "2026-12-06T03:45:11.123456789+00:00 stdout F tty\r",
+			stream: logstream.Stdout, msg: "tty", ts: ts(when)},
+		{name: "k8s-file message keeps its spaces", in: "2026-12-06T03:45:11.123456789+00:00 stdout F  a  b ",
+			stream: logstream.Stdout, msg: " a  b ", ts: ts(when)},
+		{name: "k8s-file bad time keeps the text", in: "yesterday stdout F t",
+			stream: logstream.Stdout, msg: "t"},
+		{name: "k8s-file unknown tag", in: "2026-12-06T03:45:11.123456789+00:00 stdout X t", bad: true},
+		{name: "k8s-file unknown stream", in: "2026-12-06T03:45:11.123456789+00:00 stdin F t", bad: true},
+		{name: "k8s-file cut after the time", in: "2026-12-06T03:45:11.123456789+00:00", bad: true},
 		{name: "trailing garbage", in: `{"log":"x\n","stream":"stdout","time":"` + when + `"}x`, bad: true},
 	}
 	var p Parser
@@ -116,6 +136,8 @@ func FuzzParse(f *testing.F) {
 		`{"log":"a\"\\\u00e9\ud83d\ude00","stream":"stderr","attrs":{"k":"v"},"time":"2026-12-06T03:45:11Z"}`,
 		`{"time":"2026-12-06T03:45:11Z","log":"x","stream":"stdout"}`,
 		`{"log":"\ud800\udc00\udfff","stream":"stdout","time":"bad"}`,
+		"2026-12-06T03:45:11.123456789+00:00 stdout F hello",
+		"2026-12-06T03:45:11.1+01:00 stderr P part",
 	} {
 		f.Add([]byte(s))
 	}
@@ -125,6 +147,14 @@ func FuzzParse(f *testing.F) {
 		}
 		var p Parser
 		e, err := p.Parse(line)
+		if len(line) > 0 && line[0] != '{' {
+			// k8s-file: the message is the line's end, a whole line's
+			// carriage return aside.
+			if err == nil && !bytes.HasSuffix(bytes.TrimSuffix(line, []byte{'\r'}), e.Msg) && !bytes.HasSuffix(line, e.Msg) {
+				t.Fatalf("Parse(%q) = %q, not the line's end", line, e.Msg)
+			}
+			return
+		}
 		var v struct {
 			Log    *string `json:"log"`
 			Stream string  `json:"stream"`

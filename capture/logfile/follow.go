@@ -1,4 +1,4 @@
-package jsonfile
+package logfile
 
 import (
 	"compress/gzip"
@@ -94,11 +94,12 @@ func Open(path string, maxLine int, start Start, watcher *Watcher) (*Follower, e
 	return fl, nil
 }
 
-// ErrNotJSONFile is a log file in another format: Podman names its
-// k8s-file logs json-file.
-var ErrNotJSONFile = errors.New("not a json-file log")
+// ErrUnknownFormat is a log file in neither json-file's format nor
+// k8s-file's.
+var ErrUnknownFormat = errors.New("not a json-file or k8s-file log")
 
-// checkFormat opens the live file and checks that it holds JSON lines.
+// checkFormat opens the live file and checks that it holds JSON lines or
+// k8s-file ones, which start with a year.
 func checkFormat(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -106,8 +107,8 @@ func checkFormat(path string) error {
 	}
 	defer f.Close()
 	var first [1]byte
-	if n, _ := f.Read(first[:]); n == 1 && first[0] != '{' {
-		return ErrNotJSONFile
+	if n, _ := f.Read(first[:]); n == 1 && first[0] != '{' && (first[0] < '0' || first[0] > '9') {
+		return ErrUnknownFormat
 	}
 	return nil
 }

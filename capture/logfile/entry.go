@@ -1,7 +1,8 @@
-// Package jsonfile parses the files of Docker's json-file logging driver:
-// one JSON object a line, {"log":"text\n","stream":"stdout","time":"..."},
-// with "attrs" when the driver's labels or env options are set.
-package jsonfile
+// Package logfile reads the log files that a local engine writes for a
+// container: Docker's json-file driver, one JSON object a line,
+// {"log":"text\n","stream":"stdout","time":"..."} with "attrs" when the
+// driver's labels or env options are set, and Podman's k8s-file (k8sfile.go).
+package logfile
 
 import (
 	"bytes"
@@ -16,18 +17,22 @@ import (
 // ErrMalformed is a line that is not a json-file entry.
 var ErrMalformed = errors.New("malformed json-file entry")
 
-// Parser decodes json-file lines. The Msg of an entry it returns aliases
+// Parser decodes json-file and k8s-file lines. The Msg of an entry it returns aliases
 // its buffer until the next Parse.
 type Parser struct {
 	buf     []byte
 	scratch []byte // the attrs' keys and values, decoded to be skipped
 }
 
-// Parse decodes one line, without its newline. The daemon's own field
+// Parse decodes one line, without its newline: a JSON object is a
+// json-file entry, anything else a k8s-file one. The daemon's own field
 // order takes a fast path with no allocation; any other valid entry goes
 // through encoding/json. An entry whose time is missing or malformed comes
 // with TSValid false and its text.
 func (p *Parser) Parse(line []byte) (logstream.Entry, error) {
+	if len(line) > 0 && line[0] != '{' {
+		return p.parseK8sFile(line)
+	}
 	if e, ok := p.parseFast(line); ok {
 		return e, nil
 	}
