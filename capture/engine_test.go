@@ -614,12 +614,7 @@ func TestReadFrom(t *testing.T) {
 func TestCreatedBeforeTheFirstList(t *testing.T) {
 	h := newHarness(t, map[string]string{"read_from_head": "off"})
 	a := cid(1)
-	listing, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	h.fake.handle(routeList, func(w http.ResponseWriter, r *http.Request) {
-		once.Do(func() { close(listing); <-release })
-		h.fake.serveList(w, r)
-	})
+	listing, release := h.fake.holdFirstList()
 	h.e.start()
 	<-listing
 	h.fake.create(a, "alpha", false)
@@ -634,6 +629,48 @@ func TestCreatedBeforeTheFirstList(t *testing.T) {
 	h.expectLines(a, want, 5*time.Second)
 	h.finish()
 	compareLines(t, "alpha", h.lines(a), want)
+}
+
+// Containers that run and exit before the daemon serves the events
+// subscription (a busy Podman takes seconds), or between two lists while
+// it serves none, are read to their end from the lists.
+func TestRanBeforeEventsCame(t *testing.T) {
+	h := newHarness(t, map[string]string{"read_from_head": "off", "resync_interval": "200ms"})
+	subscribing, events := make(chan struct{}), make(chan struct{})
+	var subscribed sync.Once
+	h.fake.handle(routeEvents, func(w http.ResponseWriter, r *http.Request) {
+		// Answered at once, as Podman does, but subscribed later: what
+		// happens meanwhile has no event.
+		writeEventsHeader(w)
+		subscribed.Do(func() { close(subscribing) })
+		select {
+		case <-events:
+		case <-r.Context().Done():
+			return
+		}
+		h.fake.sendEvents(w, r, h.fake.subscribe())
+	})
+	listing, release := h.fake.holdFirstList()
+	h.e.start()
+	<-subscribing
+	<-listing
+	a, b := cid(1), cid(2)
+	h.fake.create(a, "alpha", false)
+	h.fake.start(a)
+	h.fake.log(a, 1, "a-0")
+	h.fake.log(a, 1, "a-1")
+	h.fake.stop(a)
+	close(release) // the first list: alpha has exited
+	h.expectLines(a, []string{"stdout:a-0", "stdout:a-1"}, 5*time.Second)
+	h.fake.create(b, "beta", false)
+	h.fake.start(b)
+	h.fake.log(b, 2, "b-0")
+	h.fake.stop(b)
+	h.expectLines(b, []string{"stderr:b-0"}, 5*time.Second) // a resync
+	close(events)
+	h.finish()
+	compareLines(t, "alpha", h.lines(a), []string{"stdout:a-0", "stdout:a-1"})
+	compareLines(t, "beta", h.lines(b), []string{"stderr:b-0"})
 }
 
 // A rename event changes the container_name of the records that follow.
@@ -1074,6 +1111,36 @@ func TestBacklogLinesMarked(t *testing.T) {
 			}
 			if n := h.logs.count("the Docker daemon's clock differs from this host's: record times are the daemon's"); n != wantWarn {
 				t.Errorf("%d warnings of a %v skew, want %d", n, tt.clockBehind, wantWarn)
+			}
+			h.finish()
+		})
+	}
+}
+
+// TestEngineNamed: the input logs which engine serves the API, and warns
+// once that Podman's logs API is not exact when it reads only that.
+func TestEngineNamed(t *testing.T) {
+	for _, tt := range []struct {
+		component, source string
+		wantEngine        string
+		wantWarn          int
+	}{
+		{"Engine", "api", "Docker Engine", 0},
+		{"Podman Engine", "api", "Podman Engine", 1},
+		{"Podman Engine", "auto", "Podman Engine", 1}, // tcp://: auto reads the API alone
+	} {
+		t.Run(tt.wantEngine+" "+tt.source, func(t *testing.T) {
+			f := newFakeDocker()
+			f.engine = tt.component
+			f.srv.Start()
+			h := newHarnessFor(t, f, map[string]string{"source": tt.source})
+			h.e.start()
+			h.ready()
+			if n := h.logs.count("daemon's engine", "engine", tt.wantEngine); n != 1 {
+				t.Errorf("%d logs of engine %q, want 1", n, tt.wantEngine)
+			}
+			if n := h.logs.count("Podman's logs API stamps whole seconds and can skip a line where a stream's backlog meets its live lines: on Podman's host, source file or auto reads its log files exactly"); n != tt.wantWarn {
+				t.Errorf("%d Podman warnings, want %d", n, tt.wantWarn)
 			}
 			h.finish()
 		})

@@ -9,6 +9,7 @@ package capture
 // replaced per test to plant a fault.
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -37,6 +38,7 @@ const (
 	routeLogs    = "logs"
 	routeEvents  = "events"
 	routeInfo    = "info"
+	routeVersion = "version"
 )
 
 // The daemon's timestamp form in logs streams.
@@ -76,6 +78,9 @@ type fakeDocker struct {
 	// clockBehind is how far the daemon's clock (Info's SystemTime) is
 	// behind the test's.
 	clockBehind time.Duration
+	// engine is the server component /version names: "Engine" (Docker)
+	// unless a test sets another.
+	engine string
 }
 
 func newFakeDocker() *fakeDocker {
@@ -95,6 +100,7 @@ func newFakeDocker() *fakeDocker {
 	mux.HandleFunc("GET /containers/{id}/logs", f.route(routeLogs, f.serveLogs))
 	mux.HandleFunc("GET /events", f.route(routeEvents, f.serveEvents))
 	mux.HandleFunc("GET /info", f.route(routeInfo, f.serveInfo))
+	mux.HandleFunc("GET /version", f.route(routeVersion, f.serveVersion))
 	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The client prefixes every path but /_ping with /v1.41.
 		if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {
@@ -144,6 +150,18 @@ func (f *fakeDocker) handle(route string, h http.HandlerFunc) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.overrides[route] = h
+}
+
+// holdFirstList makes the first list request wait: listing is closed when
+// it comes, and it is answered once release is closed.
+func (f *fakeDocker) holdFirstList() (listing, release chan struct{}) {
+	listing, release = make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	f.handle(routeList, func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() { close(listing); <-release })
+		f.serveList(w, r)
+	})
+	return listing, release
 }
 
 // count returns how many requests a route (or "logs:<id>", "list:<id>")
@@ -338,6 +356,12 @@ func (f *fakeDocker) daemonNow() time.Time { return time.Now().Add(-f.clockBehin
 
 func (f *fakeDocker) serveInfo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, system.Info{SystemTime: f.daemonNow().Format(time.RFC3339Nano)})
+}
+
+func (f *fakeDocker) serveVersion(w http.ResponseWriter, r *http.Request) {
+	name := cmp.Or(f.engine, "Engine")
+	writeJSON(w, http.StatusOK, system.VersionResponse{Version: "1.0", APIVersion: "1.41",
+		Components: []system.ComponentVersion{{Name: name, Version: "1.0"}}})
 }
 
 func (f *fakeDocker) serveList(w http.ResponseWriter, r *http.Request) {
@@ -565,19 +589,36 @@ func (f *fakeDocker) serveLogs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *fakeDocker) serveEvents(w http.ResponseWriter, r *http.Request) {
+	ch := f.subscribe()
+	writeEventsHeader(w)
+	f.sendEvents(w, r, ch)
+}
+
+// writeEventsHeader answers an events request: the client's Events
+// returns once it has the header.
+func writeEventsHeader(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.(http.Flusher).Flush()
+}
+
+// subscribe registers a subscriber: events from now on are sent to it.
+func (f *fakeDocker) subscribe() chan events.Message {
 	ch := make(chan events.Message, 64)
 	f.mu.Lock()
 	f.subs[ch] = struct{}{}
 	f.mu.Unlock()
+	return ch
+}
+
+// sendEvents writes what ch receives until the request or the fake ends.
+func (f *fakeDocker) sendEvents(w http.ResponseWriter, r *http.Request, ch chan events.Message) {
 	defer func() {
 		f.mu.Lock()
 		delete(f.subs, ch)
 		f.mu.Unlock()
 	}()
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
 	flusher := w.(http.Flusher)
-	flusher.Flush()
 	enc := json.NewEncoder(w)
 	for {
 		select {

@@ -105,6 +105,10 @@ func (s *Discovery) setUp(up bool) {
 	}
 }
 
+// podmanAPIWarning: with source api on Podman, positions stand on whole
+// seconds and a follow stream can skip a line (docs/design.md#engines).
+const podmanAPIWarning = "Podman's logs API stamps whole seconds and can skip a line where a stream's backlog meets its live lines: on Podman's host, source file or auto reads its log files exactly"
+
 // Run discovers containers until ctx ends, and returns once every tailer
 // it started has ended.
 func (s *Discovery) Run(ctx context.Context) {
@@ -112,7 +116,7 @@ func (s *Discovery) Run(ctx context.Context) {
 	defer s.tailers.Wait()
 	defer s.stopAll()
 	b := dockerapi.NewBackoff(250*time.Millisecond, 10*time.Second)
-	up := true
+	up, podmanWarned := true, false
 	for ctx.Err() == nil {
 		pctx, cancel := context.WithTimeout(ctx, dockerapi.RequestTimeout)
 		_, err := s.d.Docker.Ping(pctx, client.PingOptions{})
@@ -133,6 +137,10 @@ func (s *Discovery) Run(ctx context.Context) {
 		}
 		up = true
 		s.d.Daemon.Refresh(ctx, s.d.Docker, s.d.Config.DockerHost, s.d.Log)
+		if !podmanWarned && s.d.Config.Source == "api" && s.d.Daemon.Engine().Podman() {
+			podmanWarned = true
+			s.d.Log.Warn(podmanAPIWarning, "docker_host", s.d.Config.DockerHost)
+		}
 		s.setUp(true)
 		if s.watch(ctx) {
 			b.Reset()

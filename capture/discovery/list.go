@@ -72,7 +72,22 @@ func (s *Discovery) consider(ctx context.Context, c container.Summary, first, st
 		// It had no position when they were saved; it may have run
 		// while the plugin was down.
 		s.start(ctx, c.ID, s.d.Daemon.OnDaemonClock(s.d.SavedAt))
+	case s.ranUnseen(ctx, c):
+		// Its start event never came: it ran before the daemon served
+		// the events subscription (seconds, on a busy Podman), or while
+		// it was reconnecting. Read to the end of its log, as that
+		// event would have had it.
+		s.start(ctx, c.ID, 0)
 	}
+}
+
+// ranUnseen reports whether a stopped container was created after the
+// plugin started and was never read: no tailer left a position for it.
+func (s *Discovery) ranUnseen(ctx context.Context, c container.Summary) bool {
+	if _, read := s.positions[c.ID]; read || c.State == "created" {
+		return false
+	}
+	return !s.createdBefore(ctx, c, s.d.Daemon.OnDaemonClock(s.started))
 }
 
 // fromStartEvent is the container a start event describes: Docker and

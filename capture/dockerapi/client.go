@@ -19,6 +19,7 @@ import (
 type Docker interface {
 	Ping(ctx context.Context, options client.PingOptions) (client.PingResult, error)
 	Info(ctx context.Context, options client.InfoOptions) (client.SystemInfoResult, error)
+	ServerVersion(ctx context.Context, options client.ServerVersionOptions) (client.ServerVersionResult, error)
 	ContainerList(ctx context.Context, options client.ContainerListOptions) (client.ContainerListResult, error)
 	ContainerInspect(ctx context.Context, id string, options client.ContainerInspectOptions) (client.ContainerInspectResult, error)
 	ContainerLogs(ctx context.Context, id string, options client.ContainerLogsOptions) (client.ContainerLogsResult, error)
@@ -35,7 +36,9 @@ func NewClient(cfg config.Config) (*client.Client, error) {
 	// whose TLS config makes the client use https on a plain tcp:// daemon.
 	var h1 http.Protocols
 	h1.SetHTTP1(true)
-	transport := &http.Transport{WriteBufferSize: 1024, Protocols: &h1}
+	// Idle connections close after IdleConnTimeout, not when the daemon
+	// chooses (Podman keeps them a minute, Docker for ever).
+	transport := &http.Transport{WriteBufferSize: 1024, Protocols: &h1, IdleConnTimeout: IdleConnTimeout}
 	if cfg.TLSCA != "" || cfg.TLSCert != "" {
 		// Not client.WithTLSClientConfig: it cannot turn verification off
 		// (docker_tls_verify off) and trusts only the CA, not the system's.
@@ -55,6 +58,10 @@ func NewClient(cfg config.Config) (*client.Client, error) {
 	}
 	return c, nil
 }
+
+// IdleConnTimeout is how long a connection to the daemon is kept for
+// the next request once its stream or request is done.
+const IdleConnTimeout = 30 * time.Second
 
 // RequestTimeout bounds the one-off requests (ping, list, inspect, a
 // probe) that are not a log stream.

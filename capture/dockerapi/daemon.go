@@ -9,11 +9,21 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// Daemon is what the input knows of the daemon it reads, from its /info at
-// every connection: how far its clock is from this host's, and its name.
+// Daemon is what the input knows of the daemon it reads, from its /info and
+// /version at every connection: how far its clock is from this host's, its
+// name, and which engine it is.
 type Daemon struct {
-	skew atomic.Int64 // nanoseconds this host is ahead of the daemon
-	name atomic.Pointer[string]
+	skew   atomic.Int64 // nanoseconds this host is ahead of the daemon
+	name   atomic.Pointer[string]
+	engine atomic.Pointer[Engine]
+}
+
+// Engine is the engine that served the last /version; zero until one did.
+func (d *Daemon) Engine() Engine {
+	if e := d.engine.Load(); e != nil {
+		return *e
+	}
+	return Engine{}
 }
 
 // OnDaemonClock is t, a time of this host's clock, on the daemon's clock
@@ -28,12 +38,18 @@ func (d *Daemon) Name() string {
 	return ""
 }
 
-// Refresh reads the daemon's /info. On failure it keeps what it last read
-// (at first: no skew, as a local daemon shares this host's clock, and no
-// name). host names the daemon in the warning of a large skew.
+// Refresh reads the daemon's /version and /info. On failure it keeps what
+// it last read (at first: no skew, as a local daemon shares this host's
+// clock, no name, no engine). host names the daemon in what it logs.
 func (d *Daemon) Refresh(ctx context.Context, docker Docker, host string, log *slog.Logger) {
 	ictx, cancel := context.WithTimeout(ctx, RequestTimeout)
 	defer cancel()
+	if v, err := docker.ServerVersion(ictx, client.ServerVersionOptions{}); err == nil {
+		e := engineOf(v)
+		if old := d.engine.Swap(&e); old == nil || *old != e {
+			log.Info("daemon's engine", "docker_host", host, "engine", e.Name, "version", e.Version, "api", e.API)
+		}
+	}
 	sent := time.Now()
 	res, err := docker.Info(ictx, client.InfoOptions{})
 	if err != nil {
