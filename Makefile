@@ -71,6 +71,20 @@ e2e-current: build host
 	DOCKER_HOST=unix://$(CURRENT_ENGINE)/docker.sock test/scripts/test-image.sh
 	DOCKER_HOST=unix://$(CURRENT_ENGINE)/docker.sock $(GO) test -count=1 -timeout 25m -v -run '$(E2E_CURRENT_RUN)' $(E2E_FLAGS) ./test/e2e/... 2>&1 | tee $(BUILD)/e2e-current.log | $(E2E_GREP); exit $${PIPESTATUS[0]}
 
+# Podman's Docker-compatible API, on the service test/scripts/podman.sh
+# starts (with the runc modern-dockerd.sh builds): the scenarios it must
+# pass as Docker's engine does. make test runs the acceptance ones
+# (E2E_PODMAN_CI, about 3 minutes); make e2e-podman all of them (about 5).
+PODMAN_SOCKET ?= /tmp/docker_logs-podman.sock
+E2E_PODMAN_CI := TestRotationEveryTwoSeconds|TestRestartWithCheckpoint|TestDaemonRestart|TestContainerChurn|TestPodmanOwnAPI
+E2E_PODMAN_RUN ?= $(E2E_PODMAN_CI)|TestRotationKeepsEveryLine|TestRotationContinuityAndBounds|TestKillWithCheckpoint|TestContainerRestart|TestEveryLineOnceWithMetadata|TestExistingAndNewContainers|TestHealthFollowsDaemon|TestRenamedContainer
+.PHONY: e2e-podman
+e2e-podman: build host
+	test/scripts/modern-dockerd.sh $(CURRENT_ENGINE)
+	MODERN_DIR=$(CURRENT_ENGINE) test/scripts/podman.sh start $(PODMAN_SOCKET)
+	DOCKER_HOST=unix://$(PODMAN_SOCKET) test/scripts/test-image.sh
+	DOCKER_HOST=unix://$(PODMAN_SOCKET) $(GO) test -count=1 -timeout 25m -v -run '^($(E2E_PODMAN_RUN))$$' $(E2E_FLAGS) ./test/e2e/... 2>&1 | tee $(BUILD)/e2e-podman.log | $(E2E_GREP); exit $${PIPESTATUS[0]}
+
 # The alert rules parse, and each fires and stays quiet as its test says.
 alerts:
 	promtool check rules conf/prometheus-alerts.yml
@@ -80,6 +94,7 @@ alerts:
 test:
 	test/scripts/setup.sh test
 	$(MAKE) --no-print-directory vet build unit alerts e2e e2e-current bench-smoke
+	$(MAKE) --no-print-directory e2e-podman E2E_PODMAN_RUN='$(E2E_PODMAN_CI)'
 
 fuzz:
 	$(GO) test ./capture/logstream -run '^$$' -fuzz FuzzReaderMux -fuzztime 30s

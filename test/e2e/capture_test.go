@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os/exec"
 	"regexp"
 	"strings"
 	"syscall"
@@ -201,4 +202,63 @@ func TestShutdownWithIdleStreams(t *testing.T) {
 		t.Errorf("host took %v to exit, want at most 2s", took)
 	}
 	t.Logf("exit took %v", took)
+}
+
+// A container renamed while it logs: its records carry the new name from
+// the rename on, and every line comes once.
+func TestRenamedContainer(t *testing.T) {
+	prefix := uniqueName(t)
+	h := startHost(t, []string{"include_names=" + prefix + "-*", "metrics_listen=off"})
+	before, after := prefix+"-before", prefix+"-after"
+	id := runLogger(t, before, nil, "-n", "0", "-rate", "20")
+	named := func(name string) func([]Record) bool {
+		return func(recs []Record) bool {
+			n := 0
+			for _, r := range recs {
+				if r.Body.ID == id && r.Body.Name == name {
+					n++
+				}
+			}
+			return n >= 10
+		}
+	}
+	h.waitRecords(t, 30*time.Second, "lines under the first name", named(before))
+	docker(t, "rename", before, after)
+	h.waitRecords(t, 30*time.Second, "lines under the new name", named(after))
+	stopContainers(t, id)
+	expectExactlyOnce(t, 30*time.Second, []string{id}, h)
+	renamed := false
+	for _, r := range h.Records() {
+		switch {
+		case r.Body.ID != id:
+		case r.Body.Name == after:
+			renamed = true
+		case renamed || r.Body.Name != before:
+			t.Fatalf("line %q named %q after the rename", r.Body.Log, r.Body.Name)
+		}
+	}
+}
+
+// Podman's own API (podman --remote) starts containers the Docker API
+// reports too: their lines come once, short-lived ones included.
+func TestPodmanOwnAPI(t *testing.T) {
+	if !podman {
+		t.Skip("Podman's own API: the engine under test is not Podman")
+	}
+	prefix := uniqueName(t)
+	h := startHost(t, []string{"include_names=" + prefix + "-*", "metrics_listen=off"})
+	var ids []string
+	for i, args := range [][]string{{"-n", "300", "-rate", "100", "-after", "exit"}, {"-n", "3", "-after", "exit"}} {
+		name := fmt.Sprintf("%s-%d", prefix, i)
+		out, err := exec.Command("podman", append([]string{"--remote", "--url", "unix://" + daemonSocket,
+			"run", "-d", "--network", "none", "--name", name, testImage}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("podman --remote run: %v\n%s", err, out)
+		}
+		id := strings.TrimSpace(string(out))
+		t.Cleanup(func() { exec.Command("docker", "rm", "-f", id).Run() })
+		ids = append(ids, id)
+	}
+	docker(t, append([]string{"wait"}, ids...)...)
+	expectExactlyOnce(t, 60*time.Second, ids, h)
 }
