@@ -273,8 +273,9 @@ func checkFiller(t *testing.T, log string) {
 }
 
 // Fluent Bit (the host without it) is stopped (SIGTERM) and started again
-// with the same db while containers keep writing: lines written while it
-// was down are delivered, lines delivered before are not.
+// with the same db while containers keep writing, streams reopened every
+// 2 s: lines written while it was down are delivered, lines delivered
+// before are not.
 func TestRestartWithCheckpoint(t *testing.T) {
 	restartWithCheckpoint(t, syscall.SIGTERM)
 }
@@ -291,7 +292,7 @@ func restartWithCheckpoint(t *testing.T, sig syscall.Signal) {
 	prefix := uniqueName(t)
 	db := filepath.Join(t.TempDir(), "docker_logs.db")
 	const flush = time.Second
-	props := []string{"include_names=" + prefix + "-*", "db=" + db, "db.flush_interval=" + flush.String(), "metrics_listen=off"}
+	props := []string{"include_names=" + prefix + "-*", "db=" + db, "db.flush_interval=" + flush.String(), "rotate_interval=2s", "metrics_listen=off"}
 	var service map[string]string
 	if sig == syscall.SIGKILL {
 		// Records Fluent Bit holds in memory die with it (the README).
@@ -361,11 +362,12 @@ func TestContainerRestart(t *testing.T) {
 }
 
 // dockerd (with live-restore) is killed and started again while containers
-// write: the plugin reconnects and goes on, losing and repeating nothing.
+// write, streams reopened every 2 s: the plugin reconnects and goes on,
+// losing and repeating nothing.
 func TestDaemonRestart(t *testing.T) {
 	prefix := uniqueName(t)
 	addr := freeAddr(t)
-	h := startCapture(t, []string{"include_names=" + prefix + "-*", "metrics_listen=" + addr})
+	h := startCapture(t, []string{"include_names=" + prefix + "-*", "rotate_interval=2s", "metrics_listen=" + addr})
 	var ids []string
 	for i := 0; i < 3; i++ {
 		ids = append(ids, runLogger(t, fmt.Sprintf("%s-%d", prefix, i), nil, "-n", "0", "-rate", "200"))
