@@ -512,3 +512,36 @@ func TestPositionJSON(t *testing.T) {
 		t.Errorf("a now position saves as %s and loads as %v, want time 7", b, back)
 	}
 }
+
+// Whole-second stamps (Podman's logs API): hundreds of entries of both
+// streams share each stamp, and reopens land inside a second, at its first
+// entry and at its last; each from the saved position alone (a restart
+// with db), so no memory of recent stamps helps.
+func TestResumeWholeSecondStamps(t *testing.T) {
+	var l simLog
+	for sec := int64(1); sec <= 3; sec++ {
+		for i := range 400 {
+			s := out
+			if i%3 == 0 {
+				s = err
+			}
+			l = append(l, entry{s: s, ts: sec, id: len(l)})
+		}
+	}
+	for _, cuts := range [][]int{
+		{150, 333, 117, 600},      // inside seconds
+		{400, 400, 400},           // at each second's first entry
+		{399, 1, 399, 1, 399},     // at each second's last entry
+		{1, 1, 1, 250, 1, 1, 700}, // many small reads
+	} {
+		t.Run(fmt.Sprint(cuts), func(t *testing.T) {
+			r := newReader(t, Head())
+			for _, n := range cuts {
+				r.stream(l, n)
+				r.c = NewCursor(r.c.Position().Durable())
+			}
+			r.stream(l, -1)
+			r.checkOnce(l)
+		})
+	}
+}
