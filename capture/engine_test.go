@@ -526,6 +526,64 @@ func TestEventsStreamCloses(t *testing.T) {
 	compareLines(t, "beta", h.lines(b), []string{"stdout:b-0", "stderr:b-1", "stdout:b-2"})
 }
 
+// Containers that run and exit while the events stream is down are read
+// after the reconnect: one followed before, from where its last run was
+// read; one that existed before the input started and was never read, from
+// when the stream went down. The list after a reconnect cannot tell that
+// they ran, their inspect can; one that did not run is inspected once.
+func TestRanWhileEventsDown(t *testing.T) {
+	for _, head := range []string{"off", "on"} {
+		t.Run("read_from_head "+head, func(t *testing.T) {
+			h := newHarness(t, map[string]string{"read_from_head": head})
+			a, b, c := cid(1), cid(2), cid(3)
+			h.fake.create(c, "gamma", false)
+			h.fake.start(c)
+			h.fake.log(c, 1, "c-old")
+			h.fake.stop(c)
+			h.fake.create(a, "alpha", false)
+			h.fake.create(b, "beta", false)
+			h.e.start()
+			h.ready()
+			h.fake.start(a)
+			h.fake.start(b)
+			h.fake.log(a, 1, "a-run1")
+			h.fake.log(b, 1, "b-run1")
+			h.expectLines(a, []string{"stdout:a-run1"}, 5*time.Second)
+			h.expectLines(b, []string{"stdout:b-run1"}, 5*time.Second)
+			h.fake.stop(a)
+			h.fake.stop(b)
+			eventually(t, 5*time.Second, func() bool { return value(h.m.Watched) == 0 })
+			inspects := h.fake.count("inspect:" + b)
+
+			h.fake.handle(routeEvents, func(w http.ResponseWriter, r *http.Request) {
+				writeError(w, http.StatusInternalServerError, "events down")
+			})
+			h.fake.closeEvents()
+			eventually(t, 5*time.Second, func() bool { return h.errors(metrics.ReasonEvents) >= 1 })
+			if n := h.fake.start(a); n != 0 {
+				t.Fatalf("the start event reached %d subscribers while events were down", n)
+			}
+			h.fake.log(a, 2, "a-run2")
+			h.fake.stop(a)
+			h.fake.start(c)
+			h.fake.log(c, 1, "c-run")
+			h.fake.stop(c)
+			h.fake.handle(routeEvents, nil)
+
+			h.expectLines(a, []string{"stdout:a-run1", "stderr:a-run2"}, 10*time.Second)
+			h.expectLines(c, []string{"stdout:c-run"}, 5*time.Second)
+			eventually(t, 5*time.Second, func() bool { return h.fake.subscribers() == 1 && value(h.m.Watched) == 0 })
+			h.finish()
+			compareLines(t, "alpha", h.lines(a), []string{"stdout:a-run1", "stderr:a-run2"})
+			compareLines(t, "beta", h.lines(b), []string{"stdout:b-run1"})
+			compareLines(t, "gamma", h.lines(c), []string{"stdout:c-run"})
+			if n := h.fake.count("inspect:" + b); n > inspects+1 {
+				t.Errorf("beta inspected %d times after the outage, want at most 1", n-inspects)
+			}
+		})
+	}
+}
+
 // An events endpoint that keeps failing at once is retried with a growing
 // backoff, not at the minimum delay, while containers are still found by
 // the list made at each attempt.
@@ -606,6 +664,29 @@ func TestReadFrom(t *testing.T) {
 			compareLines(t, "alpha", h.lines(a), want)
 		})
 	}
+}
+
+// A stopped container created in the second the input started, before it,
+// is inspected once to tell, not at every list: its creation time does not
+// change.
+func TestCreatedInTheStartSecondInspectedOnce(t *testing.T) {
+	h := newHarness(t, map[string]string{"read_from_head": "on", "resync_interval": "100ms"})
+	a := cid(1)
+	// Early in a second, so the input starts in the same whole second.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 20*time.Millisecond)))
+	h.fake.create(a, "alpha", false)
+	h.fake.start(a)
+	h.fake.log(a, 1, "before")
+	h.fake.stop(a)
+	h.e.start()
+	h.ready()
+	lists := h.fake.count(routeList)
+	eventually(t, 5*time.Second, func() bool { return h.fake.count(routeList) >= lists+5 })
+	h.finish()
+	if n := h.fake.count("inspect:" + a); n != 1 {
+		t.Errorf("inspected %d times over %d lists, want once", n, h.fake.count(routeList))
+	}
+	compareLines(t, "alpha", h.lines(a), nil)
 }
 
 // A container created after the input started but listed by its first

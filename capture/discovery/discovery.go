@@ -73,6 +73,13 @@ type Discovery struct {
 	// listed is set once a first list has succeeded: containers seen by it
 	// existed before the plugin (see initialPosition).
 	listed bool
+	// preexisting are stopped containers without a position that an
+	// inspect showed were created before the plugin started (a creation
+	// time does not change: one inspect tells).
+	preexisting map[string]bool
+	// eventsLost is when the events stream last ended, until the list
+	// after a new subscription: events from then on may be missed.
+	eventsLost time.Time
 }
 
 // New returns the discovery of an input; Run starts it.
@@ -80,7 +87,7 @@ func New(d Deps) *Discovery {
 	s := &Discovery{
 		d: d, exited: make(chan tailerExit), running: map[string]*tailerHandle{},
 		positions: map[string]resume.Position{}, names: map[string]string{}, ignored: map[string]error{},
-		unreadable: map[string]bool{}, saved: map[string]bool{}, excluded: map[string]bool{},
+		unreadable: map[string]bool{}, saved: map[string]bool{}, excluded: map[string]bool{}, preexisting: map[string]bool{},
 		inotify: newInotifyWatch(d.Config.DockerHost, inotifyPath, d.Metrics, d.Log),
 	}
 	for id, p := range d.Resumed {
@@ -148,6 +155,9 @@ func (s *Discovery) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if s.eventsLost.IsZero() {
+			s.eventsLost = time.Now()
+		}
 		s.d.Metrics.Reconnects.Inc()
 		if s.wait(ctx, &b) != nil {
 			return
@@ -184,6 +194,7 @@ func (s *Discovery) watch(ctx context.Context) (wasUp bool) {
 	if err := s.resync(ctx); err != nil {
 		return false
 	}
+	s.eventsLost = time.Time{}
 	resync := time.NewTicker(s.d.Config.ResyncInterval)
 	defer resync.Stop()
 	for {
@@ -253,6 +264,11 @@ func (s *Discovery) resync(ctx context.Context) error {
 	for id := range s.excluded {
 		if _, ok := ids[id]; !ok {
 			s.forget(id)
+		}
+	}
+	for id := range s.preexisting {
+		if _, ok := ids[id]; !ok {
+			delete(s.preexisting, id)
 		}
 	}
 	return nil

@@ -72,6 +72,16 @@ func (s *Discovery) consider(ctx context.Context, c container.Summary, first, st
 		// It had no position when they were saved; it may have run
 		// while the plugin was down.
 		s.start(ctx, c.ID, s.d.Daemon.OnDaemonClock(s.d.SavedAt))
+	case s.mayHaveRunUnseen(c):
+		// Its start event may have come while the events stream was
+		// down: its tailer reads what it wrote after its position (one
+		// never read: from then), or ends after the inspect if its last
+		// run ended before that.
+		lost := s.d.Daemon.OnDaemonClock(s.eventsLost)
+		if _, ok := s.positions[c.ID]; !ok {
+			s.positions[c.ID] = resume.FromTime(lost)
+		}
+		s.start(ctx, c.ID, lost)
 	case s.ranUnseen(ctx, c):
 		// Its start event never came: it ran before the daemon served
 		// the events subscription (seconds, on a busy Podman), or while
@@ -81,13 +91,25 @@ func (s *Discovery) consider(ctx context.Context, c container.Summary, first, st
 	}
 }
 
+// mayHaveRunUnseen reports whether a stopped container known from before
+// (read, or created before the plugin started) is listed after events were
+// lost.
+func (s *Discovery) mayHaveRunUnseen(c container.Summary) bool {
+	_, read := s.positions[c.ID]
+	return (read || s.preexisting[c.ID]) && !s.eventsLost.IsZero() && c.State != "created"
+}
+
 // ranUnseen reports whether a stopped container was created after the
 // plugin started and was never read: no tailer left a position for it.
 func (s *Discovery) ranUnseen(ctx context.Context, c container.Summary) bool {
-	if _, read := s.positions[c.ID]; read || c.State == "created" {
+	if _, read := s.positions[c.ID]; read || c.State == "created" || s.preexisting[c.ID] {
 		return false
 	}
-	return !s.createdBefore(ctx, c, s.d.Daemon.OnDaemonClock(s.started))
+	if !s.createdBefore(ctx, c, s.d.Daemon.OnDaemonClock(s.started)) {
+		return true
+	}
+	s.preexisting[c.ID] = true
+	return false
 }
 
 // fromStartEvent is the container a start event describes: Docker and

@@ -96,6 +96,7 @@ func (s *Discovery) forget(id string) {
 	delete(s.positions, id)
 	delete(s.names, id)
 	delete(s.ignored, id)
+	delete(s.preexisting, id)
 	s.setExcluded(id, false)
 	if s.unreadable[id] {
 		delete(s.unreadable, id)

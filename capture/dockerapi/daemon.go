@@ -38,18 +38,29 @@ func (d *Daemon) Name() string {
 	return ""
 }
 
+// refreshEngine reads /version, with a deadline of its own: a slow answer
+// leaves /info its whole time.
+func (d *Daemon) refreshEngine(ctx context.Context, docker Docker, host string, log *slog.Logger) {
+	vctx, cancel := context.WithTimeout(ctx, RequestTimeout)
+	defer cancel()
+	v, err := docker.ServerVersion(vctx, client.ServerVersionOptions{})
+	if err != nil {
+		log.Debug("could not read the daemon's /version; keeping the engine last read", "error", err)
+		return
+	}
+	e := engineOf(v)
+	if old := d.engine.Swap(&e); old == nil || *old != e {
+		log.Info("daemon's engine", "docker_host", host, "engine", e.Name, "version", e.Version, "api", e.API)
+	}
+}
+
 // Refresh reads the daemon's /version and /info. On failure it keeps what
 // it last read (at first: no skew, as a local daemon shares this host's
 // clock, no name, no engine). host names the daemon in what it logs.
 func (d *Daemon) Refresh(ctx context.Context, docker Docker, host string, log *slog.Logger) {
+	d.refreshEngine(ctx, docker, host, log)
 	ictx, cancel := context.WithTimeout(ctx, RequestTimeout)
 	defer cancel()
-	if v, err := docker.ServerVersion(ictx, client.ServerVersionOptions{}); err == nil {
-		e := engineOf(v)
-		if old := d.engine.Swap(&e); old == nil || *old != e {
-			log.Info("daemon's engine", "docker_host", host, "engine", e.Name, "version", e.Version, "api", e.API)
-		}
-	}
 	sent := time.Now()
 	res, err := docker.Info(ictx, client.InfoOptions{})
 	if err != nil {

@@ -112,10 +112,10 @@ func (p *Parser) parseSlow(line []byte) (logstream.Entry, error) {
 	return e, nil
 }
 
-// finish takes the decoded text as the entry's message: a piece of a line
-// the driver split (16 KiB) has no trailing newline.
-// finish ends an entry's text as the logs API reader does: a whole line
-// loses its newline and a carriage return before it (a TTY's).
+// finish takes the decoded text as the entry's message, as the logs API
+// reader does: a whole line loses its newline and a carriage return before
+// it (a TTY's); a piece of a line the driver split (16 KiB) has no newline
+// and is partial.
 func (p *Parser) finish(e *logstream.Entry) {
 	msg, whole := bytes.CutSuffix(p.buf, []byte{'\n'})
 	if whole {

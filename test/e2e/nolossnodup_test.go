@@ -413,28 +413,33 @@ func dockerdScript(t *testing.T, action string) {
 }
 
 // A container started while the plugin cannot reach the daemon (its events
-// stream is down) is captured from its first line once it can.
+// stream is down) is captured from its first line once it can; one read
+// before, that runs again and exits meanwhile, from where it was.
 func TestContainerStartedWhileEventsDown(t *testing.T) {
 	prefix := uniqueName(t)
 	sock := filepath.Join(t.TempDir(), "docker.sock")
 	stop := forwardSocket(t, sock, daemonSocket)
 	h := startCapture(t, []string{"docker_host=unix://" + sock, "include_names=" + prefix + "-*", "metrics_listen=off"})
 	before := runLogger(t, prefix+"-before", nil, "-n", "0", "-rate", "50")
-	h.waitRecords(t, 30*time.Second, "lines through the socket", func(r []Record) bool { return len(r) >= 50 })
+	again := runLogger(t, prefix+"-again", nil, "-n", "20", "-rate", "100", "-after", "exit")
+	docker(t, "wait", again)
+	h.waitRecords(t, 30*time.Second, "lines through the socket", func(r []Record) bool { return len(r) >= 50 && countFor(r, again) == 20 })
 
 	stop()
 	h.waitStderr(t, "Docker events stream ended", 10*time.Second)
 	during := runLogger(t, prefix+"-during", nil, "-n", "50", "-rate", "100")
+	docker(t, "start", again)
+	docker(t, "wait", again)
 	if !eventually(30*time.Second, func() bool { return lineCount(t, during) == 50 }) {
 		t.Fatalf("the container started while the events stream was down wrote %d lines, want 50", lineCount(t, during))
 	}
 	os.Remove(sock)
 	forwardSocket(t, sock, daemonSocket)
 
-	recs := h.waitRecords(t, 30*time.Second, "the new container's lines", func(r []Record) bool { return countFor(r, during) >= 50 })
+	recs := h.waitRecords(t, 30*time.Second, "the new container's lines", func(r []Record) bool { return countFor(r, during) >= 50 && countFor(r, again) >= 40 })
 	checkExactlyOnce(t, "started while down", sequences(recs)[streamKey{prefix + "-during", "stdout"}], 1, 50)
 	stopContainers(t, before, during)
-	expectExactlyOnce(t, 30*time.Second, []string{before, during}, h)
+	expectExactlyOnce(t, 30*time.Second, []string{before, during, again}, h)
 }
 
 // Paused for 10 s while containers write fast, the plugin's memory stays
