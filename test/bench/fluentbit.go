@@ -180,6 +180,34 @@ func (b *bench) runF(ctx context.Context, extra ...string) (sideResult, error) {
 	return b.measureFluentBit(ctx, "docker_logs.0", total, args...)
 }
 
+// idleF is Fluent Bit's RSS with the plugin loaded and connected and no
+// container matched: what the process holds before any drain.
+func (b *bench) idleF(ctx context.Context) (int64, error) {
+	f, err := b.startFluentBit(nil, "-e", b.o.plugin, "-i", "docker_logs", "-p", "include_names=bench-"+b.runID+"-none-*",
+		"-p", "metrics_listen=off", "-o", "null", "-m", "*")
+	if err != nil {
+		return 0, err
+	}
+	defer f.stop()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, ok := f.stderr.mark(connectedMark); ok {
+			break
+		}
+		select {
+		case <-f.done:
+			return 0, fmt.Errorf("fluent-bit exited before the plugin connected\n%s", f.tail())
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("the plugin did not connect within 30s\n%s", f.tail())
+		}
+	}
+	return idleRSS(ctx, f.cmd.Process.Pid)
+}
+
 // runT reads the load containers' json-file logs with Fluent Bit's tail
 // input and its docker parser, from their head, to the null output.
 func (b *bench) runT(ctx context.Context, ids []string) (sideResult, error) {

@@ -27,13 +27,20 @@ type stderrWatch struct {
 	mu    sync.Mutex
 	buf   bytes.Buffer
 	marks map[string]time.Time
-	// pid is the host's; its read syscalls are taken when it prints its
-	// exit, while it still runs (-1 until then, or when unknown).
+	// pid is the host's; its read syscalls and peak RSS are taken when it
+	// prints its exit, while it still runs (-1 until then, or when unknown).
+	// The rusage of a child is no measure of its RSS: its peak includes
+	// the parent's, whose memory it shares from the fork to the exec.
 	pid        int
 	readsAtEnd int64
+	hwmAtEnd   int64
 }
 
-var watched = []string{"host: instance 0 running", "host: exiting"}
+// connectedMark is the plugin's log line once it has reached the daemon
+// (through the host's logger or Fluent Bit's).
+const connectedMark = "daemon's engine"
+
+var watched = []string{"host: instance 0 running", "host: exiting", connectedMark}
 
 func (w *stderrWatch) Write(p []byte) (int, error) {
 	now := time.Now()
@@ -45,7 +52,7 @@ func (w *stderrWatch) Write(p []byte) (int, error) {
 		if _, ok := w.marks[m]; !ok && bytes.Contains(w.buf.Bytes()[max(0, from-len(m)):], []byte(m)) {
 			w.marks[m] = now
 			if m == "host: exiting" && w.pid > 0 {
-				w.readsAtEnd = procReads(w.pid)
+				w.readsAtEnd, w.hwmAtEnd = procReads(w.pid), procHWM(w.pid)
 			}
 		}
 	}
@@ -75,7 +82,7 @@ type hostRun struct {
 }
 
 func (b *bench) startHost(args ...string) (*hostRun, error) {
-	h := &hostRun{stderr: &stderrWatch{marks: map[string]time.Time{}, readsAtEnd: -1}, done: make(chan struct{})}
+	h := &hostRun{stderr: &stderrWatch{marks: map[string]time.Time{}, readsAtEnd: -1, hwmAtEnd: -1}, done: make(chan struct{})}
 	h.cmd = exec.Command(b.o.host, append([]string{"-e", b.o.plugin}, args...)...)
 	h.cmd.Stderr = h.stderr
 	h.start = time.Now()
@@ -202,12 +209,12 @@ func (b *bench) runB(ctx context.Context, tick time.Duration) (sideResult, error
 		return sideResult{}, fmt.Errorf("host did not print its exit\n%s", h.tail())
 	}
 	ps := h.cmd.ProcessState
-	var rss, csw int64
+	var csw int64
 	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		rss, csw = ru.Maxrss, ru.Nvcsw+ru.Nivcsw
+		csw = ru.Nvcsw + ru.Nivcsw
 	}
 	h.stderr.mu.Lock()
-	reads := h.stderr.readsAtEnd
+	reads, rss := h.stderr.readsAtEnd, h.stderr.hwmAtEnd
 	h.stderr.mu.Unlock()
 	res := sideResult{wall: done.Sub(h.start), user: ps.UserTime(), sys: ps.SystemTime(),
 		dockerdCPU: cpuDelta(d0, d1), rssKiB: rss, reads: reads, csw: csw}
@@ -215,6 +222,33 @@ func (b *bench) runB(ctx context.Context, tick time.Duration) (sideResult, error
 		res.startup = running.Sub(h.start)
 	}
 	return res, nil
+}
+
+// idleB is the host's RSS with the plugin loaded and connected and no
+// container matched: what the host holds before any drain.
+func (b *bench) idleB(ctx context.Context) (int64, error) {
+	h, err := b.startHost("-q", "-i", "-p", "include_names=bench-"+b.runID+"-none-*", "-p", "metrics_listen=off")
+	if err != nil {
+		return 0, err
+	}
+	defer h.stop(ctx)
+	if err := h.waitMark(ctx, connectedMark, 30*time.Second); err != nil {
+		return 0, err
+	}
+	return idleRSS(ctx, h.cmd.Process.Pid)
+}
+
+// idleRSS waits two collects and returns pid's peak RSS so far, in KiB.
+func idleRSS(ctx context.Context, pid int) (int64, error) {
+	select {
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-time.After(2 * time.Second):
+	}
+	if kib := procHWM(pid); kib > 0 {
+		return kib, nil
+	}
+	return 0, fmt.Errorf("no VmHWM for pid %d", pid)
 }
 
 // freeAddr returns a loopback address with a free port.
