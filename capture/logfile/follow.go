@@ -16,10 +16,12 @@ import (
 
 // PollInterval is how often a follower at the end of the live file looks
 // for more, and for a rotation, with no inotify; with it, watchedPoll is
-// how often it looks anyway (an event lost to an overflow, a stop).
+// how often it looks anyway (inotify wakes it for every change of the log's
+// directory, an overflow wakes every follower, and WakeOnStop for a stop).
+// A follower waiting for its live file to appear looks at PollInterval.
 const PollInterval = 250 * time.Millisecond
 
-var watchedPoll = time.Second // a var for the test that disables it
+var watchedPoll = 5 * time.Second // a var for the tests that disable it
 
 // missingGrace is how long the live file may be missing (the driver
 // renames it, then creates the next) before the log counts as removed.
@@ -44,6 +46,7 @@ type Follower struct {
 	missingAt time.Time
 	lastPass  bool            // stopped was seen: one more read, then the end
 	wake      <-chan struct{} // the log's directory changed; nil: poll
+	stopWake  <-chan struct{} // the container may have stopped
 	unwatch   func()
 
 	f        *os.File
@@ -191,7 +194,7 @@ func (fl *Follower) Next(ctx context.Context, follow bool, stopped func() bool) 
 			}
 		}
 		poll := PollInterval
-		if fl.wake != nil {
+		if fl.wake != nil && fl.lr != nil {
 			poll = watchedPoll
 		}
 		t := time.NewTimer(poll)
@@ -201,10 +204,16 @@ func (fl *Follower) Next(ctx context.Context, follow bool, stopped func() bool) 
 			return logstream.Entry{}, ctx.Err()
 		case <-fl.wake:
 			t.Stop()
+		case <-fl.stopWake:
+			t.Stop()
 		case <-t.C:
 		}
 	}
 }
+
+// WakeOnStop makes a follow waiting at the end of the log look again when c
+// receives: a container's stop changes none of its log's files.
+func (fl *Follower) WakeOnStop(c <-chan struct{}) { fl.stopWake = c }
 
 // rotated reports whether the live file's path now names another file, or
 // none.

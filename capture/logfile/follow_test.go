@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -306,6 +307,47 @@ func TestFollowerWokenByWrite(t *testing.T) {
 	w.mu.Unlock()
 	if n != 0 {
 		t.Errorf("%d directories still watched after the follower closed, want 0", n)
+	}
+}
+
+// With inotify a follower at the end of its file ends when told its
+// container stopped, with no look of its own: a stop changes no file.
+func TestFollowerWokenByStop(t *testing.T) {
+	w, err := NewWatcher()
+	if err != nil {
+		t.Skipf("no inotify here: %v", err)
+	}
+	defer w.Close()
+	defer func(d time.Duration) { watchedPoll = d }(watchedPoll)
+	watchedPoll = time.Hour
+	fl, _ := openLogWatched(t, 1<<20, lines(1, 1), nil, w)
+	defer fl.Close()
+	stop := make(chan struct{}, 1)
+	fl.WakeOnStop(stop)
+	var stopped atomic.Bool
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := readSeqs(t, fl, ctx, true, stopped.Load, 1); err != nil {
+		t.Fatal(err)
+	}
+	// Told of the stop once it found no stop at the file's end (the wake
+	// is buffered: it counts however soon the follower waits).
+	asked := make(chan struct{})
+	var once sync.Once
+	isStopped := func() bool {
+		once.Do(func() { close(asked) })
+		return stopped.Load()
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := fl.Next(ctx, true, isStopped)
+		done <- err
+	}()
+	<-asked
+	stopped.Store(true)
+	stop <- struct{}{}
+	if err := <-done; !errors.Is(err, io.EOF) {
+		t.Fatalf("Next after the stop = %v, want io.EOF before the context's end", err)
 	}
 }
 

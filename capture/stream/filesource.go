@@ -60,6 +60,7 @@ func (l *fileLog) Open(ctx context.Context, q Query) error {
 	if err != nil {
 		return err
 	}
+	fl.WakeOnStop(l.target.StopWake)
 	l.ctx, l.follow, l.fl = ctx, q.Follow, fl
 	return nil
 }

@@ -27,8 +27,10 @@ type Target struct {
 	Driver  string // HostConfig.LogConfig.Type
 	LogPath string // the json-file driver's live file
 	// Stopped reports that the container's run has ended: a follow of its
-	// file ends at the file's end (the API ends one by itself).
-	Stopped func() bool
+	// file ends at the file's end (the API ends one by itself). StopWake
+	// receives when it may have changed (a die event).
+	Stopped  func() bool
+	StopWake <-chan struct{}
 }
 
 // Log is one container's log, read one request at a time: Open, then Next

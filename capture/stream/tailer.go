@@ -83,6 +83,7 @@ type Tailer struct {
 	// count before the last inspect. A file is followed until they differ.
 	died     atomic.Int64
 	diedSeen int64
+	diedWake chan struct{} // a die event came: a follow at the file's end looks
 
 	cursor  *resume.Cursor
 	pending resume.Pending // its position among the records not yet handed over
@@ -108,7 +109,7 @@ func New(id string, from resume.Position, ranSince int64, set Settings, d *Deps)
 		set: set, d: d, id: id, ranSince: ranSince,
 		cursor: resume.NewCursor(from), pending: resume.Pending{ID: id},
 		log: d.Log.With("container_id", ShortID(id)),
-		asm: logstream.NewAssembler(set.MaxLineSize),
+		asm: logstream.NewAssembler(set.MaxLineSize), diedWake: make(chan struct{}, 1),
 	}
 }
 
@@ -128,7 +129,13 @@ func (t *Tailer) Name() string {
 // Died tells the tailer its container's run ended (a die event): a log
 // file followed to its end then ends. It may be called while the tailer
 // runs.
-func (t *Tailer) Died() { t.died.Add(1) }
+func (t *Tailer) Died() {
+	t.died.Add(1)
+	select {
+	case t.diedWake <- struct{}{}:
+	default: // one is pending
+	}
+}
 
 // stopped reports whether the container's run has ended, as of the last
 // inspect and the die events since.
@@ -374,7 +381,7 @@ func (t *Tailer) inspect(ctx context.Context) error {
 	if info.HostConfig != nil {
 		t.logDriver = info.HostConfig.LogConfig.Type
 	}
-	t.src = t.d.Source.Log(Target{ID: t.id, TTY: t.tty, Driver: t.logDriver, LogPath: info.LogPath, Stopped: t.stopped})
+	t.src = t.d.Source.Log(Target{ID: t.id, TTY: t.tty, Driver: t.logDriver, LogPath: info.LogPath, Stopped: t.stopped, StopWake: t.diedWake})
 	t.setMeta(c)
 	return nil
 }
