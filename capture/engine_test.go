@@ -527,14 +527,16 @@ func TestEventsStreamCloses(t *testing.T) {
 }
 
 // Containers that run and exit while the events stream is down are read
-// after the reconnect: one followed before, from where its last run was
-// read; one that existed before the input started and was never read, from
-// when the stream went down. The list after a reconnect cannot tell that
-// they ran, their inspect can; one that did not run is inspected once.
+// after the reconnect as their start events would have had them: one
+// followed before, from where its last run was read; one that existed
+// before the input started and was never read (read_from_head on), from
+// its first line. The list after a reconnect cannot tell that they ran,
+// their inspect can; one that did not run is inspected once, not at every
+// list after.
 func TestRanWhileEventsDown(t *testing.T) {
 	for _, head := range []string{"off", "on"} {
 		t.Run("read_from_head "+head, func(t *testing.T) {
-			h := newHarness(t, map[string]string{"read_from_head": head})
+			h := newHarness(t, map[string]string{"read_from_head": head, "resync_interval": "100ms"})
 			a, b, c := cid(1), cid(2), cid(3)
 			h.fake.create(c, "gamma", false)
 			h.fake.start(c)
@@ -570,13 +572,19 @@ func TestRanWhileEventsDown(t *testing.T) {
 			h.fake.stop(c)
 			h.fake.handle(routeEvents, nil)
 
+			wantC := []string{"stdout:c-run"}
+			if head == "on" {
+				wantC = []string{"stdout:c-old", "stdout:c-run"}
+			}
 			h.expectLines(a, []string{"stdout:a-run1", "stderr:a-run2"}, 10*time.Second)
-			h.expectLines(c, []string{"stdout:c-run"}, 5*time.Second)
+			h.expectLines(c, wantC, 5*time.Second)
 			eventually(t, 5*time.Second, func() bool { return h.fake.subscribers() == 1 && value(h.m.Watched) == 0 })
+			lists := h.fake.count(routeList)
+			eventually(t, 5*time.Second, func() bool { return h.fake.count(routeList) >= lists+5 })
 			h.finish()
 			compareLines(t, "alpha", h.lines(a), []string{"stdout:a-run1", "stderr:a-run2"})
 			compareLines(t, "beta", h.lines(b), []string{"stdout:b-run1"})
-			compareLines(t, "gamma", h.lines(c), []string{"stdout:c-run"})
+			compareLines(t, "gamma", h.lines(c), wantC)
 			if n := h.fake.count("inspect:" + b); n > inspects+1 {
 				t.Errorf("beta inspected %d times after the outage, want at most 1", n-inspects)
 			}
@@ -683,7 +691,10 @@ func TestCreatedInTheStartSecondInspectedOnce(t *testing.T) {
 	lists := h.fake.count(routeList)
 	eventually(t, 5*time.Second, func() bool { return h.fake.count(routeList) >= lists+5 })
 	h.finish()
-	if n := h.fake.count("inspect:" + a); n != 1 {
+	switch n := h.fake.count("inspect:" + a); {
+	case n == 0:
+		t.Skip("the input started in the next whole second: the list alone told")
+	case n > 1:
 		t.Errorf("inspected %d times over %d lists, want once", n, h.fake.count(routeList))
 	}
 	compareLines(t, "alpha", h.lines(a), nil)

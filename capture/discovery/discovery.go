@@ -156,7 +156,9 @@ func (s *Discovery) Run(ctx context.Context) {
 			return
 		}
 		if s.eventsLost.IsZero() {
-			s.eventsLost = time.Now()
+			// No list has followed a subscription yet: what ran since the
+			// start is unseen.
+			s.eventsLost = s.started
 		}
 		s.d.Metrics.Reconnects.Inc()
 		if s.wait(ctx, &b) != nil {
@@ -195,6 +197,10 @@ func (s *Discovery) watch(ctx context.Context) (wasUp bool) {
 		return false
 	}
 	s.eventsLost = time.Time{}
+	// heard is when the stream was last known to deliver: a connection
+	// that died quietly is noticed late, and an earlier loss only costs
+	// an inspect more (positions keep lines from coming twice).
+	heard := subscribed
 	resync := time.NewTicker(s.d.Config.ResyncInterval)
 	defer resync.Stop()
 	for {
@@ -202,8 +208,10 @@ func (s *Discovery) watch(ctx context.Context) (wasUp bool) {
 		case <-ctx.Done():
 			return true
 		case m := <-ev.Messages:
+			heard = time.Now()
 			s.handleEvent(ctx, m)
 		case err := <-ev.Err:
+			s.eventsLost = heard
 			if ctx.Err() == nil {
 				// docker_up follows the next ping, not the events stream.
 				s.d.Metrics.Error(metrics.ReasonEvents)

@@ -74,14 +74,10 @@ func (s *Discovery) consider(ctx context.Context, c container.Summary, first, st
 		s.start(ctx, c.ID, s.d.Daemon.OnDaemonClock(s.d.SavedAt))
 	case s.mayHaveRunUnseen(c):
 		// Its start event may have come while the events stream was
-		// down: its tailer reads what it wrote after its position (one
-		// never read: from then), or ends after the inspect if its last
-		// run ended before that.
-		lost := s.d.Daemon.OnDaemonClock(s.eventsLost)
-		if _, ok := s.positions[c.ID]; !ok {
-			s.positions[c.ID] = resume.FromTime(lost)
-		}
-		s.start(ctx, c.ID, lost)
+		// down: its tailer reads what the event would have had read
+		// (after its position; one never read, from its first line), or
+		// ends after the inspect if its last run ended before that.
+		s.start(ctx, c.ID, s.d.Daemon.OnDaemonClock(s.eventsLost))
 	case s.ranUnseen(ctx, c):
 		// Its start event never came: it ran before the daemon served
 		// the events subscription (seconds, on a busy Podman), or while

@@ -40,7 +40,11 @@ func (s *Discovery) start(ctx context.Context, id string, ranSince int64) {
 	}
 	s.running[id] = &tailerHandle{t: t, cancel: cancel}
 	s.d.Metrics.Watched.Set(float64(len(s.running)))
-	s.inotify.check(len(s.running))
+	if ranSince == 0 {
+		// One that may have run unseen is a stopped container: most end
+		// after their inspect, without a follow for the daemon to watch.
+		s.inotify.check(len(s.running))
+	}
 	s.tailers.Go(func() {
 		defer cancel()
 		pos, err := t.Run(tctx)
