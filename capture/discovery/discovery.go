@@ -77,8 +77,9 @@ type Discovery struct {
 	// inspect showed were created before the plugin started (a creation
 	// time does not change: one inspect tells).
 	preexisting map[string]bool
-	// eventsLost is when the events stream last ended, until the list
-	// after a new subscription: events from then on may be missed.
+	// eventsLost is when the events stream was last known to deliver
+	// before it ended, until the list after a new subscription: events
+	// from then on may be missed.
 	eventsLost time.Time
 }
 
