@@ -497,11 +497,7 @@ func TestEventsStreamCloses(t *testing.T) {
 	h.fake.log(a, 1, "a-0")
 	h.expectLines(a, []string{"stdout:a-0"}, 5*time.Second)
 
-	h.fake.handle(routeEvents, func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusInternalServerError, "events down")
-	})
-	h.fake.closeEvents()
-	eventually(t, 5*time.Second, func() bool { return h.errors(metrics.ReasonEvents) >= 1 })
+	h.eventsDown()
 
 	b := cid(2)
 	h.fake.create(b, "beta", false)
@@ -557,11 +553,7 @@ func TestRanWhileEventsDown(t *testing.T) {
 			eventually(t, 5*time.Second, func() bool { return value(h.m.Watched) == 0 })
 			inspects := h.fake.count("inspect:" + b)
 
-			h.fake.handle(routeEvents, func(w http.ResponseWriter, r *http.Request) {
-				writeError(w, http.StatusInternalServerError, "events down")
-			})
-			h.fake.closeEvents()
-			eventually(t, 5*time.Second, func() bool { return h.errors(metrics.ReasonEvents) >= 1 })
+			h.eventsDown()
 			if n := h.fake.start(a); n != 0 {
 				t.Fatalf("the start event reached %d subscribers while events were down", n)
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -202,6 +203,18 @@ func compareLines(t *testing.T, what string, got, want []string) {
 	if n > 0 || len(got) != len(want) {
 		t.FailNow()
 	}
+}
+
+// eventsDown ends the engine's events stream and refuses new ones until
+// h.fake.handle(routeEvents, nil), and waits until the engine counted the
+// loss.
+func (h *harness) eventsDown() {
+	h.t.Helper()
+	h.fake.handle(routeEvents, func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusInternalServerError, "events down")
+	})
+	h.fake.closeEvents()
+	eventually(h.t, 5*time.Second, func() bool { return h.errors(metrics.ReasonEvents) >= 1 })
 }
 
 // eventually polls cond until it holds or timeout passes.

@@ -83,6 +83,23 @@ func openLogWatched(t *testing.T, maxLine int, text string, rotated map[string]s
 	return fl, path
 }
 
+// openLogWakeOnly is openLogWatched with a watcher of its own and no look
+// of the follower's own (the poll set to an hour): only a wake-up moves it.
+// It skips the test where inotify is not available.
+func openLogWakeOnly(t *testing.T, text string) (*Follower, string, *Watcher) {
+	t.Helper()
+	w, err := NewWatcher()
+	if err != nil {
+		t.Skipf("no inotify here: %v", err)
+	}
+	t.Cleanup(func() { w.Close() })
+	poll := watchedPoll
+	t.Cleanup(func() { watchedPoll = poll })
+	watchedPoll = time.Hour
+	fl, path := openLogWatched(t, 1<<20, text, nil, w)
+	return fl, path, w
+}
+
 // readSeqs reads until n entries came or Next fails, and returns their texts.
 func readSeqs(t *testing.T, fl *Follower, ctx context.Context, follow bool, stopped func() bool, n int) ([]string, error) {
 	t.Helper()
@@ -278,14 +295,7 @@ func TestFollowerLiveFileRotatedWhileMissing(t *testing.T) {
 // With inotify a follower at the end of its file wakes for a write, with
 // no look of its own; the watch ends with the follower.
 func TestFollowerWokenByWrite(t *testing.T) {
-	w, err := NewWatcher()
-	if err != nil {
-		t.Skipf("no inotify here: %v", err)
-	}
-	defer w.Close()
-	defer func(d time.Duration) { watchedPoll = d }(watchedPoll)
-	watchedPoll = time.Hour
-	fl, path := openLogWatched(t, 1<<20, lines(1, 1), nil, w)
+	fl, path, w := openLogWakeOnly(t, lines(1, 1))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if _, err := readSeqs(t, fl, ctx, true, nil, 1); err != nil {
@@ -313,15 +323,7 @@ func TestFollowerWokenByWrite(t *testing.T) {
 // With inotify a follower at the end of its file ends when told its
 // container stopped, with no look of its own: a stop changes no file.
 func TestFollowerWokenByStop(t *testing.T) {
-	w, err := NewWatcher()
-	if err != nil {
-		t.Skipf("no inotify here: %v", err)
-	}
-	defer w.Close()
-	defer func(d time.Duration) { watchedPoll = d }(watchedPoll)
-	watchedPoll = time.Hour
-	fl, _ := openLogWatched(t, 1<<20, lines(1, 1), nil, w)
-	defer fl.Close()
+	fl, _, _ := openLogWakeOnly(t, lines(1, 1))
 	stop := make(chan struct{}, 1)
 	fl.WakeOnStop(stop)
 	var stopped atomic.Bool

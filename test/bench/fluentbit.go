@@ -189,21 +189,11 @@ func (b *bench) idleF(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	defer f.stop()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, ok := f.stderr.mark(connectedMark); ok {
-			break
+	if err := f.stderr.waitMark(ctx, connectedMark, 30*time.Second, f.done); err != nil {
+		if ctx.Err() != nil {
+			return 0, err
 		}
-		select {
-		case <-f.done:
-			return 0, fmt.Errorf("fluent-bit exited before the plugin connected\n%s", f.tail())
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("the plugin did not connect within 30s\n%s", f.tail())
-		}
+		return 0, fmt.Errorf("fluent-bit, the plugin's connection: %w\n%s", err, f.tail())
 	}
 	return idleRSS(ctx, f.cmd.Process.Pid)
 }

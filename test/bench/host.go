@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -105,39 +106,47 @@ func (b *bench) startHost(args ...string) (*hostRun, error) {
 	return h, nil
 }
 
-func (h *hostRun) exited() bool {
-	select {
-	case <-h.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // tail returns the last lines of the host's stderr, for error messages.
 func (h *hostRun) tail() string {
 	lines := strings.Split(strings.TrimRight(h.stderr.String(), "\n"), "\n")
 	return "host stderr (last lines):\n  " + strings.Join(lines[max(0, len(lines)-20):], "\n  ")
 }
 
-// waitMark waits until the host printed m.
-func (h *hostRun) waitMark(ctx context.Context, m string, timeout time.Duration) error {
+// errExited: the process ended before it printed what was waited for.
+var errExited = errors.New("exited")
+
+// waitMark waits until the process printed m, or done is closed (its exit).
+func (w *stderrWatch) waitMark(ctx context.Context, m string, timeout time.Duration, done <-chan struct{}) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		if _, ok := h.stderr.mark(m); ok {
+		if _, ok := w.mark(m); ok {
 			return nil
 		}
-		if h.exited() {
-			return fmt.Errorf("host exited (%v) before printing %q\n%s", h.waitErr, m, h.tail())
+		select {
+		case <-done:
+			return errExited
+		default:
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("host did not print %q within %v\n%s", m, timeout, h.tail())
+			return fmt.Errorf("%q not printed within %v", m, timeout)
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// waitMark waits until the host printed m.
+func (h *hostRun) waitMark(ctx context.Context, m string, timeout time.Duration) error {
+	switch err := h.stderr.waitMark(ctx, m, timeout, h.done); {
+	case errors.Is(err, errExited):
+		return fmt.Errorf("host exited (%v) before printing %q\n%s", h.waitErr, m, h.tail())
+	case err != nil && ctx.Err() == nil:
+		return fmt.Errorf("host: %w\n%s", err, h.tail())
+	default:
+		return err
 	}
 }
 
