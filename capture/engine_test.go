@@ -1230,3 +1230,47 @@ func TestEngineNamed(t *testing.T) {
 		})
 	}
 }
+
+// A container is inspected at its create event: at its start the daemon
+// holds it while it starts it and while a short run ends, and an inspect
+// then waits. Its lines come with the inspect made before, even while
+// inspects hang; when its start event is missed, a list starts its follow.
+func TestInspectedAtCreate(t *testing.T) {
+	for _, startSeen := range []bool{true, false} {
+		t.Run(fmt.Sprintf("start event seen %v", startSeen), func(t *testing.T) {
+			h := newHarness(t, map[string]string{"resync_interval": "100ms"})
+			h.e.start()
+			h.ready()
+			a := cid(1)
+			h.fake.create(a, "alpha", false)
+			eventually(t, 5*time.Second, func() bool { return h.fake.count("inspect:"+a) == 1 })
+			if startSeen {
+				hung := make(chan struct{})
+				defer close(hung) // before finish: the fake's Close waits for handlers
+				h.fake.handle(routeInspect, func(w http.ResponseWriter, r *http.Request) {
+					select {
+					case <-hung:
+					case <-r.Context().Done():
+					}
+				})
+			} else {
+				h.eventsDown()
+			}
+			h.fake.start(a)
+			h.fake.log(a, 1, "first")
+			h.fake.log(a, 2, "second")
+			if !startSeen {
+				h.fake.handle(routeEvents, nil)
+			}
+			h.expectLines(a, []string{"stdout:first", "stderr:second"}, 5*time.Second)
+			if n := h.fake.count("inspect:" + a); startSeen && n != 1 {
+				t.Errorf("inspected %d times before the first lines, want 1", n)
+			}
+			h.fake.handle(routeInspect, nil)
+			h.fake.stop(a)
+			eventually(t, 5*time.Second, func() bool { return value(h.m.Watched) == 0 })
+			h.finish()
+			compareLines(t, "alpha", h.lines(a), []string{"stdout:first", "stderr:second"})
+		})
+	}
+}

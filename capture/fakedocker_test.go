@@ -58,6 +58,7 @@ type fakeContainer struct {
 	running           bool
 	run               int // incremented by every start; a follow stream ends with its run
 	created, finished time.Time
+	started           time.Time // the last run's start, later than the one before
 	entries           []fakeEntry
 }
 
@@ -197,15 +198,17 @@ func (f *fakeDocker) wakeLocked() {
 	f.changed = make(chan struct{})
 }
 
-// create adds a stopped container.
+// create adds a container that never ran, and sends its create event.
 func (f *fakeDocker) create(id, name string, tty bool) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.containers[id] = &fakeContainer{
+	c := &fakeContainer{
 		id: id, name: name, image: "img-" + name, tty: tty, created: f.daemonNow(),
 		labels: map[string]string{"app": name},
 	}
+	f.containers[id] = c
 	f.order = append(f.order, id)
+	f.mu.Unlock()
+	f.emit(events.ActionCreate, id, c.name, c.image, c.labels)
 }
 
 // start runs the container and returns how many subscribers heard of it.
@@ -214,6 +217,7 @@ func (f *fakeDocker) start(id string) int {
 	c := f.containers[id]
 	c.running = true
 	c.run++
+	c.started = later(f.daemonNow(), c.started)
 	f.wakeLocked()
 	f.mu.Unlock()
 	return f.emit(events.ActionStart, id, c.name, c.image, c.labels)
@@ -272,7 +276,7 @@ func (f *fakeDocker) logAt(id string, e fakeEntry) {
 // emit sends a container event with the attributes Docker gives: the
 // labels, then the name and image over them. A name "" sends none.
 func (f *fakeDocker) emit(action events.Action, id, name, image string, labels map[string]string) int {
-	now := time.Now()
+	now := f.daemonNow() // the daemon stamps events
 	var attrs map[string]string
 	if name != "" {
 		attrs = map[string]string{}
@@ -389,10 +393,7 @@ func (f *fakeDocker) serveList(w http.ResponseWriter, r *http.Request) {
 		if c == nil || !all && !c.running || len(ids) > 0 && !anyPrefix(ids, id) {
 			continue
 		}
-		state := container.StateExited
-		if c.running {
-			state = container.StateRunning
-		}
+		state := c.state()
 		out = append(out, container.Summary{
 			ID: c.id, Names: []string{"/" + c.name}, Image: c.image, Labels: c.labels, State: state,
 			Created: c.created.Unix(), // whole seconds, as the daemon lists it
@@ -430,10 +431,29 @@ func (f *fakeDocker) serveInspect(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, inspectResponse(c))
 }
 
+// state is the container's State.Status.
+func (c *fakeContainer) state() container.ContainerState {
+	switch {
+	case c.running:
+		return container.StateRunning
+	case c.run == 0:
+		return container.StateCreated
+	}
+	return container.StateExited
+}
+
+// later is t, or just after prev if t is not after it.
+func later(t, prev time.Time) time.Time {
+	if !t.After(prev) {
+		return prev.Add(time.Microsecond)
+	}
+	return t
+}
+
 func inspectResponse(c fakeContainer) container.InspectResponse {
 	return container.InspectResponse{
 		ID: c.id, Name: "/" + c.name, Created: c.created.UTC().Format(time.RFC3339Nano), State: &container.State{
-			Running: c.running, StartedAt: fmt.Sprintf("run-%d", c.run),
+			Status: c.state(), Running: c.running, StartedAt: c.started.UTC().Format(time.RFC3339Nano),
 			FinishedAt: c.finished.UTC().Format(time.RFC3339Nano),
 		},
 		Config: &container.Config{Image: c.image, Labels: c.labels, Tty: c.tty},

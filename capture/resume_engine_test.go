@@ -286,6 +286,7 @@ func TestQuickRestart(t *testing.T) {
 	h.fake.mu.Lock()
 	c := h.fake.containers[a]
 	c.run++
+	c.started = later(h.fake.daemonNow(), c.started)
 	h.fake.wakeLocked()
 	h.fake.mu.Unlock()
 	eventually(t, 5*time.Second, func() bool { return h.fake.count("logs:"+a) >= 2 })

@@ -232,13 +232,28 @@ func (s *Discovery) watch(ctx context.Context) (wasUp bool) {
 func (s *Discovery) handleEvent(ctx context.Context, m events.Message) {
 	id := m.Actor.ID
 	switch m.Action {
+	case events.ActionCreate:
+		// Its tailer inspects it now, before the daemon starts it: at the
+		// start event an inspect waits while the daemon starts it, and
+		// while a short run ends.
+		if c, ok := s.fromEvent(m); ok && s.running[id] == nil {
+			s.consider(ctx, c, false, true)
+			if h := s.running[id]; h != nil {
+				h.created = true
+			}
+		}
 	case events.ActionStart:
 		delete(s.ignored, id) // a new run may be readable
 		if h, ok := s.running[id]; ok {
+			if h.created {
+				h.created = false
+				h.t.Started(m.TimeNano)
+				return
+			}
 			h.restart = true // its old stream is ending; follow the new run
 			return
 		}
-		if c, ok := s.fromStartEvent(m); ok {
+		if c, ok := s.fromEvent(m); ok {
 			s.consider(ctx, c, false, true)
 			return
 		}

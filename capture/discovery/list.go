@@ -34,7 +34,11 @@ func (s *Discovery) list(ctx context.Context, f client.Filters, started bool) (m
 	ids := make(map[string]bool, len(res.Items))
 	for _, c := range res.Items {
 		ids[c.ID] = true
-		if h := s.running[c.ID]; h != nil && c.State != "running" {
+		if h := s.running[c.ID]; h != nil && h.created && c.State != "created" {
+			h.created = false
+			h.t.Started(0) // its start event may have been missed
+		}
+		if h := s.running[c.ID]; h != nil && c.State != "running" && c.State != "created" {
 			h.t.Died() // its die event may have been missed (a reconnect)
 		}
 		if _, ok := s.positions[c.ID]; first && !ok {
@@ -108,11 +112,11 @@ func (s *Discovery) ranUnseen(ctx context.Context, c container.Summary) bool {
 	return false
 }
 
-// fromStartEvent is the container a start event describes: Docker and
-// Podman give its labels as the event's attributes, beside its name and
+// fromEvent is the container a create or start event describes: Docker
+// and Podman give its labels as the event's attributes, beside its name and
 // image, so it needs no list. False when the event lacks them, or when a
 // label filter names a key those two attributes would hide.
-func (s *Discovery) fromStartEvent(m events.Message) (container.Summary, bool) {
+func (s *Discovery) fromEvent(m events.Message) (container.Summary, bool) {
 	a := m.Actor.Attributes
 	name, ok := a[attrName]
 	if !ok || s.d.Config.FiltersLabel(attrName) || s.d.Config.FiltersLabel(attrImage) {

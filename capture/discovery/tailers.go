@@ -20,6 +20,7 @@ type tailerHandle struct {
 	t       *stream.Tailer
 	cancel  context.CancelFunc
 	restart bool // the container started again while the tailer was ending
+	created bool // started at its create event, until its start (Started)
 	gone    bool // the container was removed
 }
 

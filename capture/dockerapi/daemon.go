@@ -3,6 +3,7 @@ package dockerapi
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 type Daemon struct {
 	skew   atomic.Int64 // nanoseconds this host is ahead of the daemon
 	name   atomic.Pointer[string]
+	root   atomic.Pointer[string] // Info's DockerRootDir
 	engine atomic.Pointer[Engine]
 }
 
@@ -36,6 +38,18 @@ func (d *Daemon) Name() string {
 		return *n
 	}
 	return ""
+}
+
+// JSONLogPath is where Docker's json-file driver writes container id's log,
+// under the daemon's root: an inspect gives it only once the container has
+// started. "" until /info gave the root, and on Podman (whose inspect gives
+// it from the creation).
+func (d *Daemon) JSONLogPath(id string) string {
+	root := d.root.Load()
+	if root == nil || *root == "" || d.Engine().Podman() || !filepath.IsAbs(*root) {
+		return ""
+	}
+	return filepath.Join(*root, "containers", id, id+"-json.log")
 }
 
 // refreshEngine reads /version, with a deadline of its own: a slow answer
@@ -70,6 +84,7 @@ func (d *Daemon) Refresh(ctx context.Context, docker Docker, host string, log *s
 	if res.Info.Name != "" {
 		d.name.Store(&res.Info.Name)
 	}
+	d.root.Store(&res.Info.DockerRootDir)
 	skew, err := clockSkew(sent, time.Now(), res.Info.SystemTime)
 	if err != nil {
 		log.Debug("could not read the daemon's time; assuming its clock is this host's", "error", err)

@@ -42,3 +42,33 @@ func TestRefreshVersionTimesOut(t *testing.T) {
 		t.Errorf("engine %+v, want none", e)
 	}
 }
+
+// A Docker engine's json-file log lies under its root; Podman's inspect
+// gives its own path, and an unknown root gives none.
+func TestJSONLogPath(t *testing.T) {
+	id := "0123abcd"
+	for _, c := range []struct {
+		name, root string
+		engine     Engine
+		want       string
+	}{
+		{"Docker", "/var/lib/docker", Engine{Name: "Docker Engine - Community"}, "/var/lib/docker/containers/0123abcd/0123abcd-json.log"},
+		{"engine not read yet", "/data/docker/", Engine{}, "/data/docker/containers/0123abcd/0123abcd-json.log"},
+		{"Podman", "/var/lib/containers/storage", Engine{Name: podmanEngine}, ""},
+		{"no root", "", Engine{}, ""},
+		{"relative root", "docker", Engine{}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var d Daemon
+			d.root.Store(&c.root)
+			d.engine.Store(&c.engine)
+			if got := d.JSONLogPath(id); got != c.want {
+				t.Errorf("JSONLogPath = %q, want %q", got, c.want)
+			}
+		})
+	}
+	var unread Daemon
+	if got := unread.JSONLogPath(id); got != "" {
+		t.Errorf("before /info: %q, want none", got)
+	}
+}

@@ -20,6 +20,9 @@ const (
 	ModeFile = "file"
 )
 
+// jsonFileDriver is the logging driver whose files source reads.
+const jsonFileDriver = "json-file"
+
 // errNoFile: a container source file cannot read (another driver, or no
 // log path).
 var errNoFile = errors.New("the container has no json-file log")
@@ -50,7 +53,7 @@ type fileLog struct {
 }
 
 func (l *fileLog) Open(ctx context.Context, q Query) error {
-	if l.target.Driver != "json-file" || l.target.LogPath == "" {
+	if l.target.Driver != jsonFileDriver || l.target.LogPath == "" {
 		return errNoFile
 	}
 	fl, err := logfile.Open(l.target.LogPath, l.maxLine, logfile.Start{Since: q.Since, Tail: q.Tail}, l.watcher)
@@ -96,7 +99,7 @@ type AutoSource struct {
 // Log returns c's log: its file's when c uses json-file, else the API's.
 func (s AutoSource) Log(c Target) Log {
 	api := s.API.log(c)
-	if c.Driver != "json-file" || c.LogPath == "" {
+	if c.Driver != jsonFileDriver || c.LogPath == "" {
 		s.Metrics.Fallback(metrics.FallbackDriver)
 		return api
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"docker_logs/capture/config"
@@ -67,9 +68,17 @@ type Tailer struct {
 	// meta changes when the container is renamed.
 	meta atomic.Pointer[containerMeta]
 	tty  bool
-	// startedAt is the container's State.StartedAt at the last inspect:
-	// a stream that ends while a newer run is up saw a restart.
-	startedAt string
+	// startedAt bounds when the followed run began (State.StartedAt, or
+	// its start event's time, which comes after it; the daemon's clock,
+	// Unix nanoseconds): a stream that ends while a later run is up saw a
+	// restart.
+	startedAt int64
+	// created: the last inspect found a container that never started; its
+	// follow waits for Started. startEvent is what Started gave (0 before).
+	created    bool
+	startEvent atomic.Int64
+	startWake  chan struct{}
+	target     Target // what the source reads, from the inspect
 	// ranSince: a stopped container whose last run ended before it (the
 	// daemon's clock, Unix nanoseconds) is not read; 0 reads it anyway.
 	ranSince int64
@@ -110,6 +119,7 @@ func New(id string, from resume.Position, ranSince int64, set Settings, d *Deps)
 		cursor: resume.NewCursor(from), pending: resume.Pending{ID: id},
 		log: d.Log.With("container_id", ShortID(id)),
 		asm: logstream.NewAssembler(set.MaxLineSize), diedWake: make(chan struct{}, 1),
+		startWake: make(chan struct{}, 1),
 	}
 }
 
@@ -134,6 +144,53 @@ func (t *Tailer) Died() {
 	select {
 	case t.diedWake <- struct{}{}:
 	default: // one is pending
+	}
+}
+
+// Started tells a tailer started at its container's creation that the
+// container started; at is the start event's time (the daemon's clock,
+// Unix nanoseconds), 0 when unknown. A tailer that found it running or
+// ended ignores it. It may be called while the tailer runs.
+func (t *Tailer) Started(at int64) {
+	if at <= 0 {
+		at = unknownStart
+	}
+	t.startEvent.Store(at)
+	select {
+	case t.startWake <- struct{}{}:
+	default: // one is pending
+	}
+}
+
+// unknownStart: Started was called without the start event's time.
+const unknownStart = -1
+
+// awaitStart waits until a container its inspect found created has
+// started. The start event's time bounds the run's start, and the
+// json-file log's path follows from the daemon's root: no inspect waits on
+// the daemon while it starts the container, or while a short run ends.
+func (t *Tailer) awaitStart(ctx context.Context) error {
+	for {
+		at := t.startEvent.Swap(0)
+		if at == 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-t.startWake:
+			}
+			continue
+		}
+		if t.target.Driver == jsonFileDriver && t.target.LogPath == "" {
+			t.target.LogPath = t.d.Daemon.JSONLogPath(t.id)
+		}
+		if at == unknownStart || t.target.Driver == jsonFileDriver && t.target.LogPath == "" {
+			if err := t.inspect(ctx); err != nil || !t.created {
+				return err
+			}
+			continue
+		}
+		t.created, t.running, t.startedAt = false, true, at
+		return nil
 	}
 }
 
@@ -205,10 +262,16 @@ func (t *Tailer) Run(ctx context.Context) (resume.Position, error) {
 // follow inspects the container if need be and reads one stream, reopening
 // it at once when its window missed the position.
 func (t *Tailer) follow(ctx context.Context) error {
-	if t.meta.Load() == nil {
+	if t.src == nil {
 		if err := t.inspect(ctx); err != nil {
 			return err
 		}
+		if t.created {
+			if err := t.awaitStart(ctx); err != nil {
+				return err
+			}
+		}
+		t.src = t.d.Source.Log(t.target)
 	}
 	if t.tty && !t.wants(logstream.TTY) {
 		return ErrTTYNotWanted
@@ -333,13 +396,14 @@ func (t *Tailer) logEnded(ctx context.Context) error {
 	t.running = err == nil && info.State != nil && info.State.Running
 	if t.running {
 		t.diedSeen = died
-		if info.State.StartedAt == t.startedAt {
+		began := parseStateTime(info.State.StartedAt)
+		if began <= t.startedAt {
 			if t.src.Source() == metrics.SourceFile {
 				return errResumed // a die event of an earlier run came late
 			}
 			return &streamError{reason: metrics.ReasonRead, err: errors.New("stream closed by the daemon while the container runs")}
 		}
-		t.startedAt = info.State.StartedAt
+		t.startedAt = began
 		end = errRestarted
 	}
 	// The run is over: its unfinished line is whole as it is, and must not
@@ -371,19 +435,27 @@ func (t *Tailer) inspect(ctx context.Context) error {
 		t.tty = info.Config.Tty
 		t.optOut = config.OptOutOf(c.Labels)
 	}
-	t.running, t.finishedAt = false, 0
+	t.running, t.finishedAt, t.created = false, 0, false
 	if info.State != nil {
-		t.startedAt, t.running = info.State.StartedAt, info.State.Running
-		if f, err := time.Parse(time.RFC3339Nano, info.State.FinishedAt); err == nil && f.Unix() > 0 {
-			t.finishedAt = f.UnixNano()
-		}
+		t.startedAt, t.running = parseStateTime(info.State.StartedAt), info.State.Running
+		t.finishedAt = parseStateTime(info.State.FinishedAt)
+		t.created = info.State.Status == container.StateCreated && !t.running
 	}
 	if info.HostConfig != nil {
 		t.logDriver = info.HostConfig.LogConfig.Type
 	}
-	t.src = t.d.Source.Log(Target{ID: t.id, TTY: t.tty, Driver: t.logDriver, LogPath: info.LogPath, Stopped: t.stopped, StopWake: t.diedWake})
+	t.target = Target{ID: t.id, TTY: t.tty, Driver: t.logDriver, LogPath: info.LogPath, Stopped: t.stopped, StopWake: t.diedWake}
 	t.setMeta(c)
 	return nil
+}
+
+// parseStateTime is a time of a container's State in Unix nanoseconds, 0
+// for none (the zero time the daemon gives for a run that never was).
+func parseStateTime(s string) int64 {
+	if ts, err := time.Parse(time.RFC3339Nano, s); err == nil && ts.Unix() > 0 {
+		return ts.UnixNano()
+	}
+	return 0
 }
 
 // setState logs a change of the tailer's health once, not every retry.
