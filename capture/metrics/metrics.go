@@ -48,7 +48,7 @@ var (
 	bySource      = newGaugeVec("streams_by_source", "Log streams open now, by source: api (the logs API) or file (the json-file log).", "source")
 	fallbacks     = newCounter("source_fallbacks_total",
 		"Containers that source auto reads through the API rather than their log file, by reason: driver (not json-file), unreadable (the file cannot be opened: mount it).", "reason")
-	watched    = newGauge("containers_watched", "Containers followed now.")
+	watched    = newGauge("containers_watched", "Containers followed now (a new one from its create event).")
 	unreadable = newGauge("containers_unreadable",
 		"Containers whose logging driver keeps no log the API can read (driver none); tried again when they restart.")
 	excluded = newGauge("containers_excluded",
