@@ -245,9 +245,9 @@ func (s *Discovery) handleEvent(ctx context.Context, m events.Message) {
 	case events.ActionStart:
 		delete(s.ignored, id) // a new run may be readable
 		if h, ok := s.running[id]; ok {
+			h.t.Started(m.TimeNano) // a tailer waiting on a created container follows now
 			if h.created {
 				h.created = false
-				h.t.Started(m.TimeNano)
 				return
 			}
 			h.restart = true // its old stream is ending; follow the new run

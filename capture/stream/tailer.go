@@ -266,6 +266,9 @@ func (t *Tailer) follow(ctx context.Context) error {
 		if err := t.inspect(ctx); err != nil {
 			return err
 		}
+		if t.created && t.ranSince > 0 {
+			return ErrStopped
+		}
 		if t.created {
 			if err := t.awaitStart(ctx); err != nil {
 				return err
