@@ -14,9 +14,11 @@ func TestCreatedBeforeRestartReadAtStart(t *testing.T) {
 	for _, c := range []struct {
 		name          string
 		createdBefore bool // created before the first run started
+		startMissed   bool // its start event comes while events are down
 	}{
-		{"created during the first run", false},
-		{"created before the first run", true},
+		{"created during the first run", false, false},
+		{"created before the first run", true, false},
+		{"created during the first run, start event missed", false, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			db := filepath.Join(t.TempDir(), "positions.db")
@@ -45,8 +47,14 @@ func TestCreatedBeforeRestartReadAtStart(t *testing.T) {
 			h2.e.start()
 			h2.ready()
 			eventually(t, 5*time.Second, func() bool { return f.count("inspect:"+b) > inspected })
+			if c.startMissed {
+				h2.eventsDown()
+			}
 			f.start(b)
 			f.log(b, 1, "b1")
+			if c.startMissed {
+				f.handle(routeEvents, nil) // the list after the reconnect shows it running
+			}
 			h2.expectLines(b, []string{"stdout:b1"}, 5*time.Second)
 			h2.finish()
 			compareLines(t, "beta", h2.lines(b), []string{"stdout:b1"})

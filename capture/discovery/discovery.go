@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
 
@@ -68,6 +69,9 @@ type Discovery struct {
 	// excluded are the containers whose labels opt out.
 	excluded map[string]bool
 	inotify  *inotifyWatch
+	// waiting counts the tailers of containers not started yet
+	// (tailerHandle.created): they hold no follow.
+	waiting int
 	// saved are the containers with a position from before this run.
 	saved map[string]bool
 	// listed is set once a first list has succeeded: containers seen by it
@@ -237,17 +241,15 @@ func (s *Discovery) handleEvent(ctx context.Context, m events.Message) {
 		// start event an inspect waits while the daemon starts it, and
 		// while a short run ends.
 		if c, ok := s.fromEvent(m); ok && s.running[id] == nil {
+			c.State = container.StateCreated
 			s.consider(ctx, c, false, true)
-			if h := s.running[id]; h != nil {
-				h.created = true
-			}
 		}
 	case events.ActionStart:
 		delete(s.ignored, id) // a new run may be readable
 		if h, ok := s.running[id]; ok {
 			h.t.Started(m.TimeNano) // a tailer waiting on a created container follows now
 			if h.created {
-				h.created = false
+				s.setCreated(h, false)
 				return
 			}
 			h.restart = true // its old stream is ending; follow the new run

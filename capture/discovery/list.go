@@ -34,11 +34,11 @@ func (s *Discovery) list(ctx context.Context, f client.Filters, started bool) (m
 	ids := make(map[string]bool, len(res.Items))
 	for _, c := range res.Items {
 		ids[c.ID] = true
-		if h := s.running[c.ID]; h != nil && h.created && c.State != "created" {
-			h.created = false
+		if h := s.running[c.ID]; h != nil && h.created && c.State != container.StateCreated {
+			s.setCreated(h, false)
 			h.t.Started(0) // its start event may have been missed
 		}
-		if h := s.running[c.ID]; h != nil && c.State != "running" && c.State != "created" {
+		if h := s.running[c.ID]; h != nil && runEnded(c.State) {
 			h.t.Died() // its die event may have been missed (a reconnect)
 		}
 		if _, ok := s.positions[c.ID]; first && !ok {
@@ -62,10 +62,16 @@ func (s *Discovery) consider(ctx context.Context, c container.Summary, first, st
 		s.setExcluded(c.ID, true)
 		return
 	}
+	defer func() {
+		if h := s.running[c.ID]; h != nil && c.State == container.StateCreated {
+			// Its tailer inspects it now and waits for its start.
+			s.setCreated(h, true)
+		}
+	}()
 	switch {
 	case c.State == "running", started:
-		// Given for its start event: a run that already ended (a
-		// short-lived container) is read to the end of its log.
+		// Given for its start or create event: a run that already ended
+		// (a short-lived container) is read to the end of its log.
 		s.start(ctx, c.ID, 0)
 	case first && s.saved[c.ID]:
 		// It stopped while the plugin was down, or before its last
@@ -89,6 +95,13 @@ func (s *Discovery) consider(ctx context.Context, c container.Summary, first, st
 		// event would have had it.
 		s.start(ctx, c.ID, 0)
 	}
+}
+
+// runEnded reports whether a listed container's state is that of a run
+// that has ended: not created, running, paused or restarting (Podman's
+// "stopped" included).
+func runEnded(state container.ContainerState) bool {
+	return state == container.StateExited || state == container.StateDead || state == "stopped"
 }
 
 // mayHaveRunUnseen reports whether a stopped container known from before

@@ -44,7 +44,7 @@ func (s *Discovery) start(ctx context.Context, id string, ranSince int64) {
 	if ranSince == 0 {
 		// One that may have run unseen is a stopped container: most end
 		// after their inspect, without a follow for the daemon to watch.
-		s.inotify.check(len(s.running))
+		s.inotify.check(s.following())
 	}
 	s.tailers.Go(func() {
 		defer cancel()
@@ -63,6 +63,7 @@ func (s *Discovery) reap(ctx context.Context, x tailerExit) {
 	if !ok {
 		return
 	}
+	s.setCreated(h, false)
 	delete(s.running, x.id)
 	s.d.Metrics.Watched.Set(float64(len(s.running)))
 	if h.gone {
@@ -89,6 +90,25 @@ func (s *Discovery) reap(ctx context.Context, x tailerExit) {
 		s.list(ctx, make(client.Filters).Add("id", x.id), true)
 	}
 }
+
+// setCreated marks a tailer waiting for its container's start, or no
+// longer: one that starts to follow counts toward the daemon's inotify
+// instances.
+func (s *Discovery) setCreated(h *tailerHandle, created bool) {
+	if h.created == created {
+		return
+	}
+	h.created = created
+	if created {
+		s.waiting++
+		return
+	}
+	s.waiting--
+	s.inotify.check(s.following())
+}
+
+// following is how many tailers follow a container that has started.
+func (s *Discovery) following() int { return len(s.running) - s.waiting }
 
 // forget drops everything kept for a container that no longer exists.
 func (s *Discovery) forget(id string) {

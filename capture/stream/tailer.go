@@ -442,7 +442,7 @@ func (t *Tailer) inspect(ctx context.Context) error {
 	if info.State != nil {
 		t.startedAt, t.running = parseStateTime(info.State.StartedAt), info.State.Running
 		t.finishedAt = parseStateTime(info.State.FinishedAt)
-		t.created = info.State.Status == container.StateCreated && !t.running
+		t.created = neverStarted(info.State)
 	}
 	if info.HostConfig != nil {
 		t.logDriver = info.HostConfig.LogConfig.Type
@@ -450,6 +450,15 @@ func (t *Tailer) inspect(ctx context.Context) error {
 	t.target = Target{ID: t.id, TTY: t.tty, Driver: t.logDriver, LogPath: info.LogPath, Stopped: t.stopped, StopWake: t.diedWake}
 	t.setMeta(c)
 	return nil
+}
+
+// neverStarted reports whether a container's state is that of one created
+// and not started yet, whatever its status calls it (Podman has several
+// between creation and start): its tailer waits for the start. Read as a
+// stopped container, its read could end just as the start event came,
+// and the run would go unread.
+func neverStarted(s *container.State) bool {
+	return !s.Running && (s.Status == container.StateCreated || parseStateTime(s.StartedAt) == 0)
 }
 
 // parseStateTime is a time of a container's State in Unix nanoseconds, 0
