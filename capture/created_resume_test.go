@@ -61,3 +61,19 @@ func TestCreatedBeforeRestartReadAtStart(t *testing.T) {
 		})
 	}
 }
+
+// A container created and removed while the events stream is down, never
+// started: its tailer, waiting for the start, ends at the next list.
+func TestCreatedThenRemovedUnseenEnds(t *testing.T) {
+	h := newHarness(t, map[string]string{"resync_interval": "100ms"})
+	h.e.start()
+	h.ready()
+	a := cid(1)
+	h.fake.create(a, "alpha", false)
+	eventually(t, 5*time.Second, func() bool { return h.fake.count("inspect:"+a) == 1 })
+	h.eventsDown()
+	h.fake.remove(a)
+	h.fake.handle(routeEvents, nil)
+	eventually(t, 5*time.Second, func() bool { return value(h.m.Watched) == 0 })
+	h.finish()
+}

@@ -234,6 +234,17 @@ func (f *fakeDocker) stop(id string) {
 	f.emit(events.ActionDie, id, c.name, c.image, c.labels)
 }
 
+// remove deletes the container and reports it destroyed.
+func (f *fakeDocker) remove(id string) {
+	f.mu.Lock()
+	c := f.containers[id]
+	delete(f.containers, id)
+	f.order = slices.DeleteFunc(f.order, func(o string) bool { return o == id })
+	f.wakeLocked()
+	f.mu.Unlock()
+	f.emit(events.ActionDestroy, id, c.name, c.image, c.labels)
+}
+
 func (f *fakeDocker) rename(id, name string) {
 	f.mu.Lock()
 	c := f.containers[id]

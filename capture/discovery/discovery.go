@@ -249,7 +249,7 @@ func (s *Discovery) handleEvent(ctx context.Context, m events.Message) {
 		if h, ok := s.running[id]; ok {
 			h.t.Started(m.TimeNano) // a tailer waiting on a created container follows now
 			if h.created {
-				s.setCreated(h, false)
+				s.runStarted(h)
 				return
 			}
 			h.restart = true // its old stream is ending; follow the new run
@@ -295,6 +295,13 @@ func (s *Discovery) resync(ctx context.Context) error {
 	for id := range s.preexisting {
 		if _, ok := ids[id]; !ok {
 			delete(s.preexisting, id)
+		}
+	}
+	for id, h := range s.running {
+		if h.created && !ids[id] {
+			// Removed unseen while it waited for its start: its inspect
+			// finds it gone, and it ends.
+			h.t.Started(0)
 		}
 	}
 	return nil

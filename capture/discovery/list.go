@@ -34,8 +34,8 @@ func (s *Discovery) list(ctx context.Context, f client.Filters, started bool) (m
 	ids := make(map[string]bool, len(res.Items))
 	for _, c := range res.Items {
 		ids[c.ID] = true
-		if h := s.running[c.ID]; h != nil && h.created && c.State != container.StateCreated {
-			s.setCreated(h, false)
+		if h := s.running[c.ID]; h != nil && h.created && !notStarted(c.State) {
+			s.runStarted(h)
 			h.t.Started(0) // its start event may have been missed
 		}
 		if h := s.running[c.ID]; h != nil && runEnded(c.State) {
@@ -62,39 +62,43 @@ func (s *Discovery) consider(ctx context.Context, c container.Summary, first, st
 		s.setExcluded(c.ID, true)
 		return
 	}
-	defer func() {
-		if h := s.running[c.ID]; h != nil && c.State == container.StateCreated {
-			// Its tailer inspects it now and waits for its start.
-			s.setCreated(h, true)
-		}
-	}()
+	// A container not started yet: its tailer inspects it now and waits
+	// for its start.
+	waits := notStarted(c.State)
 	switch {
 	case c.State == "running", started:
 		// Given for its start or create event: a run that already ended
 		// (a short-lived container) is read to the end of its log.
-		s.start(ctx, c.ID, 0)
+		s.start(ctx, c.ID, 0, waits)
 	case first && s.saved[c.ID]:
 		// It stopped while the plugin was down, or before its last
 		// lines were handed over: its tailer reads what it wrote after
 		// its position, and ends with the log.
-		s.start(ctx, c.ID, 0)
+		s.start(ctx, c.ID, 0, waits)
 	case first && !s.d.SavedAt.IsZero():
 		// It had no position when they were saved; it may have run
 		// while the plugin was down.
-		s.start(ctx, c.ID, s.d.Daemon.OnDaemonClock(s.d.SavedAt))
+		s.start(ctx, c.ID, s.d.Daemon.OnDaemonClock(s.d.SavedAt), false)
 	case s.mayHaveRunUnseen(c):
 		// Its start event may have come while the events stream was
 		// down: its tailer reads what the event would have had read
 		// (after its position; one never read, from its first line), or
 		// ends after the inspect if its last run ended before that.
-		s.start(ctx, c.ID, s.d.Daemon.OnDaemonClock(s.eventsLost))
+		s.start(ctx, c.ID, s.d.Daemon.OnDaemonClock(s.eventsLost), false)
 	case s.ranUnseen(ctx, c):
 		// Its start event never came: it ran before the daemon served
 		// the events subscription (seconds, on a busy Podman), or while
 		// it was reconnecting. Read to the end of its log, as that
 		// event would have had it.
-		s.start(ctx, c.ID, 0)
+		s.start(ctx, c.ID, 0, waits)
 	}
+}
+
+// notStarted reports whether a listed container's state is that of one
+// created and not started yet (Podman has "configured" and "initialized"
+// too).
+func notStarted(state container.ContainerState) bool {
+	return state == container.StateCreated || state == "configured" || state == "initialized"
 }
 
 // runEnded reports whether a listed container's state is that of a run
@@ -109,13 +113,13 @@ func runEnded(state container.ContainerState) bool {
 // lost.
 func (s *Discovery) mayHaveRunUnseen(c container.Summary) bool {
 	_, read := s.positions[c.ID]
-	return (read || s.preexisting[c.ID]) && !s.eventsLost.IsZero() && c.State != "created"
+	return (read || s.preexisting[c.ID]) && !s.eventsLost.IsZero() && !notStarted(c.State)
 }
 
 // ranUnseen reports whether a stopped container was created after the
 // plugin started and was never read: no tailer left a position for it.
 func (s *Discovery) ranUnseen(ctx context.Context, c container.Summary) bool {
-	if _, read := s.positions[c.ID]; read || c.State == "created" || s.preexisting[c.ID] {
+	if _, read := s.positions[c.ID]; read || notStarted(c.State) || s.preexisting[c.ID] {
 		return false
 	}
 	if !s.createdBefore(ctx, c, s.d.Daemon.OnDaemonClock(s.started)) {

@@ -26,8 +26,9 @@ type tailerHandle struct {
 
 // start follows a container. A stopped one whose run ended before
 // ranSince (daemon's clock, Unix nanoseconds; 0 for none) wrote nothing new:
-// its tailer ends after the inspect.
-func (s *Discovery) start(ctx context.Context, id string, ranSince int64) {
+// its tailer ends after the inspect. waits says it has not started yet: its
+// tailer waits for its start (one given a ranSince ends instead).
+func (s *Discovery) start(ctx context.Context, id string, ranSince int64, waits bool) {
 	tctx, cancel := context.WithCancel(ctx)
 	from := s.positions[id]
 	t := stream.New(id, from, ranSince, s.d.Stream, s.d.Streams)
@@ -39,7 +40,11 @@ func (s *Discovery) start(ctx context.Context, id string, ranSince int64) {
 		// covers it, and it is only inspected again at the next start.
 		s.d.Ledger.Seed(id, from.Durable())
 	}
-	s.running[id] = &tailerHandle{t: t, cancel: cancel}
+	h := &tailerHandle{t: t, cancel: cancel, created: waits && ranSince == 0}
+	s.running[id] = h
+	if h.created {
+		s.waiting++
+	}
 	s.d.Metrics.Watched.Set(float64(len(s.running)))
 	if ranSince == 0 {
 		// One that may have run unseen is a stopped container: most end
@@ -63,8 +68,10 @@ func (s *Discovery) reap(ctx context.Context, x tailerExit) {
 	if !ok {
 		return
 	}
-	s.setCreated(h, false)
 	delete(s.running, x.id)
+	if h.created {
+		s.waiting--
+	}
 	s.d.Metrics.Watched.Set(float64(len(s.running)))
 	if h.gone {
 		// Forgotten while ending: its last rotation may have come after.
@@ -91,18 +98,10 @@ func (s *Discovery) reap(ctx context.Context, x tailerExit) {
 	}
 }
 
-// setCreated marks a tailer waiting for its container's start, or no
-// longer: one that starts to follow counts toward the daemon's inotify
-// instances.
-func (s *Discovery) setCreated(h *tailerHandle, created bool) {
-	if h.created == created {
-		return
-	}
-	h.created = created
-	if created {
-		s.waiting++
-		return
-	}
+// runStarted marks a tailer that waited for its container's start as no
+// longer waiting: its follow counts toward the daemon's inotify instances.
+func (s *Discovery) runStarted(h *tailerHandle) {
+	h.created = false
 	s.waiting--
 	s.inotify.check(s.following())
 }
