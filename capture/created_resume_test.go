@@ -1,9 +1,16 @@
 package capture
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+
+	"docker_logs/capture/metrics"
 )
 
 // A container created but not started when the input stops, and started
@@ -76,4 +83,49 @@ func TestCreatedThenRemovedUnseenEnds(t *testing.T) {
 	h.fake.handle(routeEvents, nil)
 	eventually(t, 5*time.Second, func() bool { return value(h.m.Watched) == 0 })
 	h.finish()
+	if n := h.logs.count("log stream failed; retrying with backoff"); n != 0 || h.errors(metrics.ReasonNotFound) != 0 {
+		t.Errorf("a container removed before its start: %d failure logs, %v not_found errors; want it to end quietly",
+			n, h.errors(metrics.ReasonNotFound))
+	}
+}
+
+// A container listed after a start that failed (dead, never run), while
+// the events stream is down: its tailer waits for a start; when it does
+// start, still unseen by events, the next list wakes the tailer.
+func TestFailedStartThenStartedUnseenRead(t *testing.T) {
+	h := newHarness(t, map[string]string{"resync_interval": "100ms"})
+	h.e.start()
+	h.ready()
+	h.eventsDown()
+	a := cid(1)
+	h.fake.create(a, "alpha", false)
+	h.fake.failStart(a, container.StateDead)
+	eventually(t, 5*time.Second, func() bool { return h.fake.count("inspect:"+a) >= 1 })
+	h.fake.start(a)
+	h.fake.log(a, 1, "a1")
+	h.expectLines(a, []string{"stdout:a1"}, 5*time.Second)
+	h.fake.handle(routeEvents, nil)
+	h.finish()
+}
+
+// A removed container is forgotten at its event, whether the daemon calls
+// it destroy (Docker) or remove (Podman): its checkpoint entry goes before
+// any list.
+func TestRemovedContainerForgotten(t *testing.T) {
+	for _, action := range []events.Action{events.ActionDestroy, events.ActionRemove} {
+		t.Run(string(action), func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "positions.db")
+			h := newHarness(t, map[string]string{"db": db, "db.flush_interval": "100ms", "resync_interval": "1h"})
+			h.e.start()
+			h.ready()
+			a := cid(1)
+			h.following(a, "alpha", "a1")
+			saved := func() bool { b, _ := os.ReadFile(db); return strings.Contains(string(b), a) }
+			eventually(t, 5*time.Second, saved)
+			h.fake.stop(a)
+			h.fake.removeAs(a, action)
+			eventually(t, 5*time.Second, func() bool { return !saved() })
+			h.finish()
+		})
+	}
 }

@@ -60,6 +60,9 @@ type fakeContainer struct {
 	created, finished time.Time
 	started           time.Time // the last run's start, later than the one before
 	entries           []fakeEntry
+	// status, when set, is what a container that does not run reports
+	// instead (dead after a failed start, say).
+	status container.ContainerState
 }
 
 type fakeDocker struct {
@@ -215,12 +218,21 @@ func (f *fakeDocker) create(id, name string, tty bool) {
 func (f *fakeDocker) start(id string) int {
 	f.mu.Lock()
 	c := f.containers[id]
-	c.running = true
+	c.running, c.status = true, ""
 	c.run++
 	c.started = later(f.daemonNow(), c.started)
 	f.wakeLocked()
 	f.mu.Unlock()
 	return f.emit(events.ActionStart, id, c.name, c.image, c.labels)
+}
+
+// failStart leaves a container that never ran in a status other than
+// created, as a start that failed does, and sends no event.
+func (f *fakeDocker) failStart(id string, status container.ContainerState) {
+	f.mu.Lock()
+	f.containers[id].status = status
+	f.wakeLocked()
+	f.mu.Unlock()
 }
 
 // stop ends the container's follow streams and reports it dead.
@@ -235,14 +247,18 @@ func (f *fakeDocker) stop(id string) {
 }
 
 // remove deletes the container and reports it destroyed.
-func (f *fakeDocker) remove(id string) {
+func (f *fakeDocker) remove(id string) { f.removeAs(id, events.ActionDestroy) }
+
+// removeAs deletes the container and reports it with action (Podman says
+// remove).
+func (f *fakeDocker) removeAs(id string, action events.Action) {
 	f.mu.Lock()
 	c := f.containers[id]
 	delete(f.containers, id)
 	f.order = slices.DeleteFunc(f.order, func(o string) bool { return o == id })
 	f.wakeLocked()
 	f.mu.Unlock()
-	f.emit(events.ActionDestroy, id, c.name, c.image, c.labels)
+	f.emit(action, id, c.name, c.image, c.labels)
 }
 
 func (f *fakeDocker) rename(id, name string) {
@@ -447,6 +463,8 @@ func (c *fakeContainer) state() container.ContainerState {
 	switch {
 	case c.running:
 		return container.StateRunning
+	case c.status != "":
+		return c.status
 	case c.run == 0:
 		return container.StateCreated
 	}

@@ -205,6 +205,16 @@ func compareLines(t *testing.T, what string, got, want []string) {
 	}
 }
 
+// following creates and starts a container, logs a line on its stdout and
+// waits for its record.
+func (h *harness) following(id, name, line string) {
+	h.t.Helper()
+	h.fake.create(id, name, false)
+	h.fake.start(id)
+	h.fake.log(id, 1, line)
+	h.expectLines(id, []string{"stdout:" + line}, 5*time.Second)
+}
+
 // eventsDown ends the engine's events stream and refuses new ones until
 // h.fake.handle(routeEvents, nil), and waits until the engine counted the
 // loss.

@@ -235,6 +235,7 @@ func (s *Discovery) watch(ctx context.Context) (wasUp bool) {
 
 func (s *Discovery) handleEvent(ctx context.Context, m events.Message) {
 	id := m.Actor.ID
+	s.d.Log.Debug("container event", "container_id", stream.ShortID(id), "action", m.Action, "followed", s.running[id] != nil)
 	switch m.Action {
 	case events.ActionCreate:
 		// Its tailer inspects it now, before the daemon starts it: at the
@@ -270,7 +271,7 @@ func (s *Discovery) handleEvent(ctx context.Context, m events.Message) {
 		if h, ok := s.running[id]; ok {
 			h.t.Died() // a follow of its file ends at the file's end
 		}
-	case events.ActionDestroy:
+	case events.ActionDestroy, events.ActionRemove: // Podman's word for it
 		s.forget(id)
 	}
 }
@@ -298,9 +299,9 @@ func (s *Discovery) resync(ctx context.Context) error {
 		}
 	}
 	for id, h := range s.running {
-		if h.created && !ids[id] {
-			// Removed unseen while it waited for its start: its inspect
-			// finds it gone, and it ends.
+		if !ids[id] {
+			// Removed unseen: one waiting for its start inspects it, finds
+			// it gone, and ends (whether discovery knew it waited or not).
 			h.t.Started(0)
 		}
 	}

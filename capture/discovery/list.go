@@ -34,9 +34,14 @@ func (s *Discovery) list(ctx context.Context, f client.Filters, started bool) (m
 	ids := make(map[string]bool, len(res.Items))
 	for _, c := range res.Items {
 		ids[c.ID] = true
-		if h := s.running[c.ID]; h != nil && h.created && !notStarted(c.State) {
-			s.runStarted(h)
-			h.t.Started(0) // its start event may have been missed
+		if h := s.running[c.ID]; h != nil && !stream.NotStarted(c.State) {
+			if h.created {
+				s.runStarted(h)
+			}
+			// Its start event may have been missed. A tailer that waits
+			// unmarked (its inspect saw a start-less state the list does
+			// not name) wakes too; one that follows ignores it.
+			h.t.Started(0)
 		}
 		if h := s.running[c.ID]; h != nil && runEnded(c.State) {
 			h.t.Died() // its die event may have been missed (a reconnect)
@@ -64,7 +69,7 @@ func (s *Discovery) consider(ctx context.Context, c container.Summary, first, st
 	}
 	// A container not started yet: its tailer inspects it now and waits
 	// for its start.
-	waits := notStarted(c.State)
+	waits := stream.NotStarted(c.State)
 	switch {
 	case c.State == "running", started:
 		// Given for its start or create event: a run that already ended
@@ -75,6 +80,9 @@ func (s *Discovery) consider(ctx context.Context, c container.Summary, first, st
 		// lines were handed over: its tailer reads what it wrote after
 		// its position, and ends with the log.
 		s.start(ctx, c.ID, 0, waits)
+	case first && !s.d.SavedAt.IsZero() && waits:
+		// Not started yet: its tailer waits for its start.
+		s.start(ctx, c.ID, 0, true)
 	case first && !s.d.SavedAt.IsZero():
 		// It had no position when they were saved; it may have run
 		// while the plugin was down.
@@ -94,13 +102,6 @@ func (s *Discovery) consider(ctx context.Context, c container.Summary, first, st
 	}
 }
 
-// notStarted reports whether a listed container's state is that of one
-// created and not started yet (Podman has "configured" and "initialized"
-// too).
-func notStarted(state container.ContainerState) bool {
-	return state == container.StateCreated || state == "configured" || state == "initialized"
-}
-
 // runEnded reports whether a listed container's state is that of a run
 // that has ended: not created, running, paused or restarting (Podman's
 // "stopped" included).
@@ -113,13 +114,13 @@ func runEnded(state container.ContainerState) bool {
 // lost.
 func (s *Discovery) mayHaveRunUnseen(c container.Summary) bool {
 	_, read := s.positions[c.ID]
-	return (read || s.preexisting[c.ID]) && !s.eventsLost.IsZero() && !notStarted(c.State)
+	return (read || s.preexisting[c.ID]) && !s.eventsLost.IsZero() && !stream.NotStarted(c.State)
 }
 
 // ranUnseen reports whether a stopped container was created after the
 // plugin started and was never read: no tailer left a position for it.
 func (s *Discovery) ranUnseen(ctx context.Context, c container.Summary) bool {
-	if _, read := s.positions[c.ID]; read || notStarted(c.State) || s.preexisting[c.ID] {
+	if _, read := s.positions[c.ID]; read || stream.NotStarted(c.State) || s.preexisting[c.ID] {
 		return false
 	}
 	if !s.createdBefore(ctx, c, s.d.Daemon.OnDaemonClock(s.started)) {

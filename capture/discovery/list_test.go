@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/moby/moby/api/types/container"
+
+	"docker_logs/capture/stream"
 )
 
 // A listed state says whether a container is waited on (not started yet)
@@ -24,8 +26,8 @@ func TestListedStates(t *testing.T) {
 		{container.StateDead, false, true},
 		{"stopped", false, true}, // Podman
 	} {
-		if got := notStarted(c.state); got != c.notStarted {
-			t.Errorf("notStarted(%q) = %v, want %v", c.state, got, c.notStarted)
+		if got := stream.NotStarted(c.state); got != c.notStarted {
+			t.Errorf("NotStarted(%q) = %v, want %v", c.state, got, c.notStarted)
 		}
 		if got := runEnded(c.state); got != c.runEnded {
 			t.Errorf("runEnded(%q) = %v, want %v", c.state, got, c.runEnded)

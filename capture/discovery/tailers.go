@@ -41,6 +41,7 @@ func (s *Discovery) start(ctx context.Context, id string, ranSince int64, waits 
 		s.d.Ledger.Seed(id, from.Durable())
 	}
 	h := &tailerHandle{t: t, cancel: cancel, created: waits && ranSince == 0}
+	s.d.Log.Debug("following container", "container_id", stream.ShortID(id), "ran_since", ranSince, "waits", h.created)
 	s.running[id] = h
 	if h.created {
 		s.waiting++
@@ -69,6 +70,7 @@ func (s *Discovery) reap(ctx context.Context, x tailerExit) {
 		return
 	}
 	delete(s.running, x.id)
+	s.d.Log.Debug("container's tailer ended", "container_id", stream.ShortID(x.id), "error", x.err, "restart", h.restart, "gone", h.gone)
 	if h.created {
 		s.waiting--
 	}

@@ -23,6 +23,9 @@ var (
 	// can read (driver none, or a driver without the daemon's cache). It
 	// is tried again when the container next starts.
 	ErrUnreadable = errors.New("the container's logging driver does not support reading")
+	// ErrGone ends a tailer whose container was removed before it could be
+	// inspected, or before it started: it left nothing to read.
+	ErrGone = errors.New("container removed")
 )
 
 // Why one read ends, inside a tailer.

@@ -190,6 +190,7 @@ func (t *Tailer) awaitStart(ctx context.Context) error {
 			continue
 		}
 		t.created, t.running, t.startedAt = false, true, at
+		t.log.Debug("container started", "log_path", t.target.LogPath)
 		return nil
 	}
 }
@@ -239,7 +240,7 @@ func (t *Tailer) Run(ctx context.Context) (resume.Position, error) {
 			t.setState("", nil)
 			b.Reset()
 			continue
-		case errors.Is(err, ErrStopped), err == ErrTTYNotWanted, err == ErrUnreadable:
+		case errors.Is(err, ErrStopped), err == ErrTTYNotWanted, err == ErrUnreadable, err == ErrGone:
 			t.setState("", nil)
 			return t.cursor.Position(), err
 		case errors.Is(err, logfile.ErrRemoved):
@@ -356,6 +357,7 @@ func (t *Tailer) stream(parent context.Context, plan resume.Plan) error {
 		return openError(err)
 	}
 	defer t.src.Close()
+	t.log.Debug("log stream opened", "source", t.src.Source(), "since", q.Since, "tail", q.Tail)
 	if plan.Scan && t.src.Source() == metrics.SourceAPI {
 		t.d.Metrics.SinceScans.Inc() // a file is searched, not scanned
 	}
@@ -366,6 +368,7 @@ func (t *Tailer) stream(parent context.Context, plan resume.Plan) error {
 	defer bySource.Dec()
 	t.asm.Reset()
 	err := t.consume(ctx, rot)
+	t.log.Debug("log stream ended", "error", err)
 	if ctx.Err() != nil {
 		return endCause(ctx, parent, t.watch.reached.Load())
 	}
@@ -428,6 +431,12 @@ func (t *Tailer) inspect(ctx context.Context) error {
 	defer cancel()
 	t.diedSeen = t.died.Load()
 	res, err := t.d.Docker.ContainerInspect(ictx, t.id, client.ContainerInspectOptions{})
+	if cerrdefs.IsNotFound(err) && t.src == nil {
+		// Gone before its read began: a short-lived container, or an event
+		// the daemon sent again (Podman's stream repeats some).
+		t.log.Debug("container removed before its log was read")
+		return ErrGone
+	}
 	if err != nil {
 		return &streamError{reason: metrics.ReasonList, err: err}
 	}
@@ -447,18 +456,24 @@ func (t *Tailer) inspect(ctx context.Context) error {
 	if info.HostConfig != nil {
 		t.logDriver = info.HostConfig.LogConfig.Type
 	}
+	t.log.Debug("container inspected", "running", t.running, "created", t.created, "driver", t.logDriver, "log_path", info.LogPath)
 	t.target = Target{ID: t.id, TTY: t.tty, Driver: t.logDriver, LogPath: info.LogPath, Stopped: t.stopped, StopWake: t.diedWake}
 	t.setMeta(c)
 	return nil
 }
 
 // neverStarted reports whether a container's state is that of one created
-// and not started yet, whatever its status calls it (Podman has several
-// between creation and start): its tailer waits for the start. Read as a
-// stopped container, its read could end just as the start event came,
-// and the run would go unread.
+// and not started yet, whatever its status calls it: its tailer waits for
+// the start. Read as a stopped container, its read could end just as the
+// start event came, and the run would go unread.
 func neverStarted(s *container.State) bool {
-	return !s.Running && (s.Status == container.StateCreated || parseStateTime(s.StartedAt) == 0)
+	return !s.Running && (NotStarted(s.Status) || parseStateTime(s.StartedAt) == 0)
+}
+
+// NotStarted reports whether a container's status is that of one created
+// and not started yet (Podman has "configured" and "initialized" too).
+func NotStarted(status container.ContainerState) bool {
+	return status == container.StateCreated || status == "configured" || status == "initialized"
 }
 
 // parseStateTime is a time of a container's State in Unix nanoseconds, 0
